@@ -1,0 +1,211 @@
+//! Calls to Dropbox's members routes over a [`Transport`].
+//!
+//! Always addresses the real origin, [`API_ORIGIN`]; a host that wants a
+//! fake server routes that origin itself. Never sets `Authorization`: the
+//! host attaches the team's token.
+
+use super::errors;
+use super::wire::{self, MembersListArg, MembersListContinueArg, MembersListResult};
+use crate::transport::{HttpResponse, Transport, TransportError};
+use crate::types::ConnectorError;
+
+/// Dropbox's RPC origin.
+pub const API_ORIGIN: &str = "https://api.dropboxapi.com";
+
+/// The first page of members (`members/list:2`).
+pub const ROUTE_LIST: &str = "team/members/list_v2";
+
+/// The following pages (`members/list/continue:2`).
+pub const ROUTE_CONTINUE: &str = "team/members/list/continue_v2";
+
+/// The URL of an RPC route: `https://api.dropboxapi.com/2/<route>`.
+pub fn route_url(route: &str) -> String {
+    format!("{API_ORIGIN}/2/{route}")
+}
+
+/// One page of team members: the first (`list_v2` with `limit` and
+/// `include_removed`) when `cursor` is `None`, else the page after `cursor`
+/// (`list/continue_v2`; the cursor carries the original limit and options).
+pub fn list_members<T: Transport + ?Sized>(
+    transport: &mut T,
+    cursor: Option<&str>,
+    limit: u32,
+    include_removed: bool,
+) -> Result<MembersListResult, ConnectorError> {
+    let (route, body) = match cursor {
+        None => (
+            ROUTE_LIST,
+            serde_json::to_vec(&MembersListArg {
+                limit,
+                include_removed,
+            }),
+        ),
+        Some(cursor) => (
+            ROUTE_CONTINUE,
+            serde_json::to_vec(&MembersListContinueArg { cursor }),
+        ),
+    };
+    let body = body.map_err(|e| ConnectorError::Other(format!("cannot encode {route}: {e}")))?;
+    let response = call(transport, route, &body)?;
+    wire::parse::<MembersListResult>(&response.body)
+        .map_err(|e| malformed(route, response.content_type.as_deref(), &e))
+}
+
+/// Posts `body` to `route`; a non-2xx answer becomes its contract error.
+pub fn call<T: Transport + ?Sized>(
+    transport: &mut T,
+    route: &str,
+    body: &[u8],
+) -> Result<HttpResponse, ConnectorError> {
+    let response = transport
+        .post_json(&route_url(route), body)
+        .map_err(|e| match e {
+            TransportError::Denied(m) => ConnectorError::Denied(m),
+            TransportError::Unavailable(m) => ConnectorError::Unavailable(m),
+        })?;
+    if (200..300).contains(&response.status) {
+        Ok(response)
+    } else {
+        Err(errors::from_response(route, &response))
+    }
+}
+
+fn malformed(route: &str, content_type: Option<&str>, error: &wire::WireError) -> ConnectorError {
+    match content_type {
+        Some(ct) if !ct.trim_start().starts_with("application/json") && !ct.is_empty() => {
+            ConnectorError::Other(format!(
+                "malformed {route} response (content-type {ct}): {error}"
+            ))
+        }
+        _ => ConnectorError::Other(format!("malformed {route} response: {error}")),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A transport that records requests and answers from a script.
+    #[derive(Default)]
+    pub(crate) struct FakeTransport {
+        pub requests: Vec<(String, String)>,
+        pub answers: VecDeque<Result<HttpResponse, TransportError>>,
+    }
+
+    impl FakeTransport {
+        pub(crate) fn answering(status: u16, body: &str) -> Self {
+            let mut t = FakeTransport::default();
+            t.push(status, body);
+            t
+        }
+
+        pub(crate) fn push(&mut self, status: u16, body: &str) {
+            self.answers.push_back(Ok(HttpResponse {
+                status,
+                retry_after: None,
+                content_type: Some("application/json".to_owned()),
+                body: body.as_bytes().to_vec(),
+            }));
+        }
+    }
+
+    impl Transport for FakeTransport {
+        fn post_json(&mut self, url: &str, body: &[u8]) -> Result<HttpResponse, TransportError> {
+            self.requests
+                .push((url.to_owned(), String::from_utf8_lossy(body).into_owned()));
+            self.answers
+                .pop_front()
+                .unwrap_or_else(|| Err(TransportError::Unavailable("no scripted answer".into())))
+        }
+    }
+
+    const EMPTY_PAGE: &str = r#"{"members":[],"cursor":"next","has_more":true}"#;
+
+    #[test]
+    fn first_page_posts_list_v2() {
+        let mut t = FakeTransport::answering(200, EMPTY_PAGE);
+        let page = list_members(&mut t, None, 250, true).expect("page");
+        assert_eq!(page.cursor, "next");
+        assert!(page.has_more);
+        assert_eq!(
+            t.requests,
+            vec![(
+                "https://api.dropboxapi.com/2/team/members/list_v2".to_owned(),
+                r#"{"limit":250,"include_removed":true}"#.to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn next_pages_post_continue_v2() {
+        let mut t = FakeTransport::answering(200, EMPTY_PAGE);
+        list_members(&mut t, Some("ZtkX9"), 1000, false).expect("page");
+        assert_eq!(
+            t.requests,
+            vec![(
+                "https://api.dropboxapi.com/2/team/members/list/continue_v2".to_owned(),
+                r#"{"cursor":"ZtkX9"}"#.to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn transport_errors_map_to_denied_and_unavailable() {
+        let mut t = FakeTransport::default();
+        t.answers
+            .push_back(Err(TransportError::Denied("not allowed".into())));
+        t.answers.push_back(Err(TransportError::Unavailable(
+            "ErrorCode::DnsTimeout".into(),
+        )));
+        assert_eq!(
+            list_members(&mut t, None, 10, false),
+            Err(ConnectorError::Denied("not allowed".into()))
+        );
+        assert_eq!(
+            list_members(&mut t, None, 10, false),
+            Err(ConnectorError::Unavailable("ErrorCode::DnsTimeout".into()))
+        );
+    }
+
+    #[test]
+    fn error_statuses_are_mapped() {
+        let mut t = FakeTransport::answering(
+            409,
+            r#"{"error_summary":"invalid_cursor/..","error":{".tag":"invalid_cursor"}}"#,
+        );
+        let e = list_members(&mut t, Some("stale"), 10, false);
+        assert!(
+            matches!(&e, Err(ConnectorError::Conflict(c)) if c.tag == "invalid_cursor"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn malformed_pages_name_route_and_path() {
+        let body = r#"{"members":[{"profile":{"team_member_id":"dbmid:A","status":"active"}}],"cursor":"c","has_more":false}"#;
+        let mut t = FakeTransport::answering(200, body);
+        let Err(ConnectorError::Other(message)) = list_members(&mut t, None, 10, false) else {
+            panic!("expected other");
+        };
+        assert_eq!(
+            message,
+            "malformed team/members/list_v2 response: members[0].profile: missing field `email` at line 1 column 69"
+        );
+
+        let mut t = FakeTransport::default();
+        t.answers.push_back(Ok(HttpResponse {
+            status: 200,
+            retry_after: None,
+            content_type: Some("text/html".into()),
+            body: b"<html>".to_vec(),
+        }));
+        let Err(ConnectorError::Other(message)) = list_members(&mut t, Some("c"), 10, false) else {
+            panic!("expected other");
+        };
+        assert_eq!(
+            message,
+            "malformed team/members/list/continue_v2 response (content-type text/html): expected value at line 1 column 1"
+        );
+    }
+}

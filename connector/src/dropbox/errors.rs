@@ -1,0 +1,439 @@
+//! Dropbox's error answers, as contract errors.
+//!
+//! | HTTP | contract error |
+//! |---|---|
+//! | 401 | `unauthorized{expired: tag == expired_access_token, tag, message: error_summary}` |
+//! | 429 | `rate-limited`, seconds from `Retry-After`, else body `retry_after`, else [`DEFAULT_RETRY_AFTER_SECONDS`] |
+//! | 409 | `conflict{tag, summary: error_summary, user_message.text}` |
+//! | 400 | `invalid-input` with the (plain-text) body |
+//! | 403 | `other("access denied: ...")` |
+//! | 404 | `not-found` |
+//! | 5xx | `unavailable("Dropbox returned 503: ...")` |
+//! | other | `other("Dropbox returned 418 for <route>: ...")` |
+
+use serde_json::Value as Json;
+
+use crate::transport::HttpResponse;
+use crate::types::{ConnectorError, RateLimit, UnauthorizedError, VendorConflict};
+
+/// The wait used when a 429 names none.
+///
+/// Dropbox omits `retry_after` for some limits (write-operation limits, per
+/// its spec) and a plain-text 429 carries none in the body; `Retry-After`
+/// is then the only hint, and proxies may drop it. One minute is a
+/// conservative guess: long enough that a host retrying on it does not spin
+/// against a limit that is still in force, short enough not to stall a sync
+/// for long. Hosts add their own backoff on repeats.
+pub const DEFAULT_RETRY_AFTER_SECONDS: u32 = 60;
+
+/// How much of a body an error message quotes.
+pub const MAX_QUOTED_BODY: usize = 1024;
+
+/// The contract error for a non-2xx answer to `route`.
+pub fn from_response(route: &str, response: &HttpResponse) -> ConnectorError {
+    let status = response.status;
+    let json = parse_json(&response.body);
+    let body = || describe_body(&response.body);
+    match status {
+        401 => {
+            let tag = json.as_ref().and_then(error_tag).unwrap_or_default();
+            let message = json
+                .as_ref()
+                .and_then(error_summary)
+                .map_or_else(body, str::to_owned);
+            ConnectorError::Unauthorized(UnauthorizedError {
+                expired: tag == "expired_access_token",
+                tag,
+                message,
+            })
+        }
+        429 => {
+            let seconds = response
+                .retry_after
+                .as_deref()
+                .and_then(parse_seconds)
+                .or_else(|| json.as_ref().and_then(body_retry_after))
+                .unwrap_or(DEFAULT_RETRY_AFTER_SECONDS);
+            let message = json
+                .as_ref()
+                .and_then(|j| {
+                    error_summary(j).map(str::to_owned).or_else(|| {
+                        j.get("error")
+                            .and_then(|e| e.get("reason"))
+                            .and_then(union_tag)
+                    })
+                })
+                .unwrap_or_else(|| {
+                    let text = quote_body(&response.body);
+                    if text.is_empty() {
+                        "too many requests".to_owned()
+                    } else {
+                        text
+                    }
+                });
+            ConnectorError::RateLimited(RateLimit {
+                retry_after_seconds: seconds,
+                message,
+            })
+        }
+        409 => match json.as_ref().and_then(|j| error_tag(j).map(|t| (j, t))) {
+            Some((j, tag)) => ConnectorError::Conflict(VendorConflict {
+                summary: error_summary(j).unwrap_or(&tag).to_owned(),
+                user_message: j
+                    .get("user_message")
+                    .and_then(|m| m.get("text"))
+                    .and_then(Json::as_str)
+                    .map(str::to_owned),
+                tag,
+            }),
+            None => ConnectorError::Other(format!(
+                "Dropbox returned 409 for {route} without an error tag: {}",
+                body()
+            )),
+        },
+        400 => ConnectorError::InvalidInput(format!("Dropbox returned 400: {}", body())),
+        403 => {
+            let detail = json
+                .as_ref()
+                .and_then(error_summary)
+                .map_or_else(body, str::to_owned);
+            ConnectorError::Other(format!("access denied: {detail}"))
+        }
+        404 => ConnectorError::NotFound(format!("Dropbox returned 404 for {route}: {}", body())),
+        500..=599 => ConnectorError::Unavailable(format!("Dropbox returned {status}: {}", body())),
+        _ => ConnectorError::Other(format!("Dropbox returned {status} for {route}: {}", body())),
+    }
+}
+
+fn parse_json(body: &[u8]) -> Option<Json> {
+    serde_json::from_slice::<Json>(body)
+        .ok()
+        .filter(Json::is_object)
+}
+
+/// `error[".tag"]`, or `error` itself when it is a bare-string union.
+fn error_tag(json: &Json) -> Option<String> {
+    json.get("error").and_then(union_tag)
+}
+
+fn union_tag(union: &Json) -> Option<String> {
+    match union {
+        Json::String(tag) => Some(tag.clone()),
+        Json::Object(map) => map.get(".tag").and_then(Json::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn error_summary(json: &Json) -> Option<&str> {
+    json.get("error_summary")
+        .and_then(Json::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// `error.retry_after` (or a top-level `retry_after`), in seconds.
+fn body_retry_after(json: &Json) -> Option<u32> {
+    json.get("error")
+        .and_then(|e| e.get("retry_after"))
+        .or_else(|| json.get("retry_after"))
+        .and_then(|v| {
+            v.as_u64()
+                .map(saturate)
+                .or_else(|| v.as_f64().and_then(seconds_from_f64))
+        })
+}
+
+/// A `Retry-After` header in its delay-seconds form. The HTTP-date form is
+/// not understood (Dropbox sends seconds); it falls through to the body.
+fn parse_seconds(header: &str) -> Option<u32> {
+    let header = header.trim();
+    header
+        .parse::<u64>()
+        .ok()
+        .map(saturate)
+        .or_else(|| header.parse::<f64>().ok().and_then(seconds_from_f64))
+}
+
+fn saturate(seconds: u64) -> u32 {
+    u32::try_from(seconds).unwrap_or(u32::MAX)
+}
+
+fn seconds_from_f64(seconds: f64) -> Option<u32> {
+    if seconds.is_finite() && seconds >= 0.0 {
+        // Rounds up so a host never retries early; `as` saturates.
+        Some(seconds.ceil() as u32)
+    } else {
+        None
+    }
+}
+
+/// [`quote_body`], or `(empty body)`.
+fn describe_body(body: &[u8]) -> String {
+    let text = quote_body(body);
+    if text.is_empty() {
+        "(empty body)".to_owned()
+    } else {
+        text
+    }
+}
+
+/// The body as text for a message: lossy UTF-8, trimmed, at most
+/// [`MAX_QUOTED_BODY`] bytes (cut on a character boundary).
+pub fn quote_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.len() <= MAX_QUOTED_BODY {
+        return text.to_owned();
+    }
+    let mut end = MAX_QUOTED_BODY;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], body.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            retry_after: None,
+            content_type: Some("application/json".to_owned()),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn map(status: u16, body: &str) -> ConnectorError {
+        from_response("team/members/list_v2", &response(status, body))
+    }
+
+    #[test]
+    fn unauthorized_expired_and_other_tags() {
+        let e = map(
+            401,
+            r#"{"error_summary":"expired_access_token/..","error":{".tag":"expired_access_token"}}"#,
+        );
+        assert_eq!(
+            e,
+            ConnectorError::Unauthorized(UnauthorizedError {
+                expired: true,
+                tag: "expired_access_token".into(),
+                message: "expired_access_token/..".into(),
+            })
+        );
+        let e = map(
+            401,
+            r#"{"error_summary":"missing_scope/...","error":{".tag":"missing_scope","required_scope":"members.read"}}"#,
+        );
+        assert_eq!(
+            e,
+            ConnectorError::Unauthorized(UnauthorizedError {
+                expired: false,
+                tag: "missing_scope".into(),
+                message: "missing_scope/...".into(),
+            })
+        );
+        // Bare-string union, no summary.
+        let e = map(401, r#"{"error":"invalid_access_token"}"#);
+        assert_eq!(
+            e,
+            ConnectorError::Unauthorized(UnauthorizedError {
+                expired: false,
+                tag: "invalid_access_token".into(),
+                message: r#"{"error":"invalid_access_token"}"#.into(),
+            })
+        );
+        // Not JSON at all.
+        let e = map(401, "Unauthorized");
+        assert_eq!(
+            e,
+            ConnectorError::Unauthorized(UnauthorizedError {
+                expired: false,
+                tag: String::new(),
+                message: "Unauthorized".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn rate_limit_prefers_the_header() {
+        let mut r = response(
+            429,
+            r#"{"error_summary":"too_many_requests/..","error":{"reason":{".tag":"too_many_requests"},"retry_after":300}}"#,
+        );
+        r.retry_after = Some(" 7 ".into());
+        assert_eq!(
+            from_response("r", &r),
+            ConnectorError::RateLimited(RateLimit {
+                retry_after_seconds: 7,
+                message: "too_many_requests/..".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn rate_limit_falls_back_to_the_body_then_the_default() {
+        assert_eq!(
+            map(
+                429,
+                r#"{"error":{"reason":{".tag":"too_many_write_operations"},"retry_after":300}}"#
+            ),
+            ConnectorError::RateLimited(RateLimit {
+                retry_after_seconds: 300,
+                message: "too_many_write_operations".into(),
+            })
+        );
+        // Write limits may omit retry_after.
+        assert_eq!(
+            map(
+                429,
+                r#"{"error_summary":"too_many_write_operations/","error":{"reason":"too_many_write_operations"}}"#
+            ),
+            ConnectorError::RateLimited(RateLimit {
+                retry_after_seconds: DEFAULT_RETRY_AFTER_SECONDS,
+                message: "too_many_write_operations/".into(),
+            })
+        );
+        // Plain text, and a header in a form we do not read.
+        let mut r = response(429, "Too many requests, slow down");
+        r.retry_after = Some("Wed, 21 Oct 2015 07:28:00 GMT".into());
+        assert_eq!(
+            from_response("r", &r),
+            ConnectorError::RateLimited(RateLimit {
+                retry_after_seconds: 60,
+                message: "Too many requests, slow down".into(),
+            })
+        );
+        assert_eq!(
+            map(429, ""),
+            ConnectorError::RateLimited(RateLimit {
+                retry_after_seconds: 60,
+                message: "too many requests".into(),
+            })
+        );
+        // Fractions round up; huge values saturate.
+        let mut r = response(429, "");
+        r.retry_after = Some("1.2".into());
+        assert!(matches!(
+            from_response("r", &r),
+            ConnectorError::RateLimited(RateLimit {
+                retry_after_seconds: 2,
+                ..
+            })
+        ));
+        r.retry_after = Some("99999999999".into());
+        assert!(matches!(
+            from_response("r", &r),
+            ConnectorError::RateLimited(RateLimit {
+                retry_after_seconds: u32::MAX,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn conflict_keeps_tag_summary_and_user_message() {
+        assert_eq!(
+            map(
+                409,
+                r#"{"error_summary":"invalid_cursor/..","error":{".tag":"invalid_cursor"}}"#
+            ),
+            ConnectorError::Conflict(VendorConflict {
+                tag: "invalid_cursor".into(),
+                summary: "invalid_cursor/..".into(),
+                user_message: None,
+            })
+        );
+        assert_eq!(
+            map(
+                409,
+                r#"{"error_summary":"suspend_last_admin/...","error":{".tag":"suspend_last_admin"},"user_message":{"text":"You can't suspend the last admin.","locale":"en"}}"#
+            ),
+            ConnectorError::Conflict(VendorConflict {
+                tag: "suspend_last_admin".into(),
+                summary: "suspend_last_admin/...".into(),
+                user_message: Some("You can't suspend the last admin.".into()),
+            })
+        );
+        // An unknown tag passes verbatim; a missing summary falls back to it.
+        assert_eq!(
+            map(409, r#"{"error":{".tag":"brand_new_error","x":1}}"#),
+            ConnectorError::Conflict(VendorConflict {
+                tag: "brand_new_error".into(),
+                summary: "brand_new_error".into(),
+                user_message: None,
+            })
+        );
+        assert_eq!(
+            map(409, "conflict!"),
+            ConnectorError::Other(
+                "Dropbox returned 409 for team/members/list_v2 without an error tag: conflict!"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn bad_request_quotes_the_text_body() {
+        assert_eq!(
+            map(
+                400,
+                "Error in call to API function \"team/members/list_v2\": request body: limit: 0 is less than 1\n"
+            ),
+            ConnectorError::InvalidInput(
+                "Dropbox returned 400: Error in call to API function \"team/members/list_v2\": request body: limit: 0 is less than 1".into()
+            )
+        );
+    }
+
+    #[test]
+    fn long_bodies_are_cut_on_a_char_boundary() {
+        // 'é' is two bytes: 1023 ASCII bytes then 'é' straddles the limit.
+        let body = format!("{}é{}", "a".repeat(1023), "b".repeat(5000));
+        let e = map(400, &body);
+        let ConnectorError::InvalidInput(message) = e else {
+            panic!("expected invalid-input, got {e:?}");
+        };
+        let quoted = message
+            .strip_prefix("Dropbox returned 400: ")
+            .expect("prefix");
+        assert!(quoted.starts_with(&"a".repeat(1023)));
+        assert!(quoted.ends_with(&format!("… ({} bytes in all)", body.len())));
+        assert!(!quoted.contains('é'));
+        assert!(quoted.len() < MAX_QUOTED_BODY + 40);
+    }
+
+    #[test]
+    fn forbidden_not_found_server_errors_and_others() {
+        assert_eq!(
+            map(
+                403,
+                r#"{"error_summary":"team_access_denied/...","error":{".tag":"invalid_account_type"}}"#
+            ),
+            ConnectorError::Other("access denied: team_access_denied/...".into())
+        );
+        assert_eq!(
+            map(403, "Forbidden"),
+            ConnectorError::Other("access denied: Forbidden".into())
+        );
+        assert_eq!(
+            map(404, "no such route"),
+            ConnectorError::NotFound(
+                "Dropbox returned 404 for team/members/list_v2: no such route".into()
+            )
+        );
+        assert_eq!(
+            map(503, "upstream unavailable"),
+            ConnectorError::Unavailable("Dropbox returned 503: upstream unavailable".into())
+        );
+        assert_eq!(
+            map(500, ""),
+            ConnectorError::Unavailable("Dropbox returned 500: (empty body)".into())
+        );
+        assert_eq!(
+            map(418, "teapot"),
+            ConnectorError::Other("Dropbox returned 418 for team/members/list_v2: teapot".into())
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! A minimal blocking HTTP client over `wasi:http/outgoing-handler`
+//! (wasm32 only).
+//!
+//! One request at a time: build the request, start it, stream the body out
+//! (respecting the stream's write budget), wait for the response, read the
+//! whole body. The host attaches credentials and refuses requests to
+//! origins the manifest does not declare (`http-request-denied`), which
+//! becomes [`TransportError::Denied`].
+
+use wasi::http::outgoing_handler;
+use wasi::http::types::{
+    ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
+    Scheme,
+};
+use wasi::io::streams::{OutputStream, StreamError};
+
+use crate::transport::{HttpResponse, Transport, TransportError, split_url};
+
+/// The largest response body read (a 1,000-member page is ~1-2 MB).
+const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
+
+/// How much to ask for per read.
+const READ_CHUNK: u64 = 64 * 1024;
+
+/// The [`Transport`] of the component.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WasiTransport;
+
+impl Transport for WasiTransport {
+    fn post_json(&mut self, url: &str, body: &[u8]) -> Result<HttpResponse, TransportError> {
+        let fail = |what: &str| TransportError::Unavailable(format!("{what} for POST {url}"));
+        let (scheme, authority, path) = split_url(url).ok_or_else(|| fail("invalid URL"))?;
+        let path = if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            format!("/{path}")
+        };
+        let scheme = match scheme {
+            "https" => Scheme::Https,
+            "http" => Scheme::Http,
+            other => Scheme::Other(other.to_owned()),
+        };
+
+        // A declared length lets the host send the body in one piece rather
+        // than chunked; `finish` checks that exactly this much was written.
+        let headers = Fields::from_list(&[
+            ("content-type".to_owned(), b"application/json".to_vec()),
+            (
+                "content-length".to_owned(),
+                body.len().to_string().into_bytes(),
+            ),
+        ])
+        .map_err(|e| TransportError::Unavailable(format!("bad request header: {e:?}")))?;
+        let request = OutgoingRequest::new(headers);
+        request
+            .set_method(&Method::Post)
+            .map_err(|()| fail("method rejected"))?;
+        request
+            .set_scheme(Some(&scheme))
+            .map_err(|()| fail("scheme rejected"))?;
+        request
+            .set_authority(Some(authority))
+            .map_err(|()| fail("authority rejected"))?;
+        request
+            .set_path_with_query(Some(&path))
+            .map_err(|()| fail("path rejected"))?;
+        let outgoing_body = request.body().map_err(|()| fail("no request body"))?;
+
+        // Start the request first, so the host consumes the body while it
+        // is written.
+        let future = outgoing_handler::handle(request, None).map_err(|e| error_code(url, e))?;
+        // A failed write is not the final word: the host may have refused
+        // the request (the future then says `http-request-denied`), or the
+        // server may have answered before reading everything (hyper drops
+        // the body once it has `content-length` bytes). The response future
+        // decides, and it always resolves: the host bounds every request
+        // with connect and first-byte timeouts.
+        let sent = match outgoing_body.write() {
+            Ok(stream) => write_all(&stream, body).map_err(|e| stream_error(url, "sending", e)),
+            Err(()) => Err(fail("no request body stream")),
+        };
+        // The stream is dropped above, before the body is finished.
+        let finished = OutgoingBody::finish(outgoing_body, None).map_err(|e| error_code(url, e));
+
+        let response = loop {
+            match future.get() {
+                Some(Ok(Ok(response))) => break response,
+                Some(Ok(Err(e))) => return Err(error_code(url, e)),
+                Some(Err(())) => {
+                    return Err(sent
+                        .and(finished)
+                        .err()
+                        .unwrap_or_else(|| fail("response already taken")));
+                }
+                None => future.subscribe().block(),
+            }
+        };
+        read_response(url, &response)
+    }
+}
+
+/// Writes `bytes` within the stream's budget (`check-write`), then flushes.
+fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
+    while !bytes.is_empty() {
+        let budget = stream.check_write()?;
+        if budget == 0 {
+            stream.subscribe().block();
+            continue;
+        }
+        let n = usize::try_from(budget)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let (chunk, rest) = bytes.split_at(n);
+        stream.write(chunk)?;
+        bytes = rest;
+    }
+    stream.blocking_flush()
+}
+
+fn read_response(url: &str, response: &IncomingResponse) -> Result<HttpResponse, TransportError> {
+    let status = response.status();
+    let (retry_after, content_type) = {
+        let headers = response.headers();
+        let first = |name: &str| {
+            headers
+                .get(name)
+                .into_iter()
+                .next()
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        };
+        (first("retry-after"), first("content-type"))
+    };
+    let incoming = response.consume().map_err(|()| {
+        TransportError::Unavailable(format!("response body already taken for POST {url}"))
+    })?;
+    let body = {
+        let stream = incoming.stream().map_err(|()| {
+            TransportError::Unavailable(format!("no response body stream for POST {url}"))
+        })?;
+        let mut body = Vec::new();
+        loop {
+            match stream.blocking_read(READ_CHUNK) {
+                Ok(chunk) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > MAX_RESPONSE_BODY {
+                        return Err(TransportError::Unavailable(format!(
+                            "response body of POST {url} exceeds {MAX_RESPONSE_BODY} bytes"
+                        )));
+                    }
+                }
+                Err(StreamError::Closed) => break,
+                Err(e) => return Err(stream_error(url, "receiving", e)),
+            }
+        }
+        body
+    };
+    // Trailers are not used; finishing releases the body.
+    drop(IncomingBody::finish(incoming));
+    Ok(HttpResponse {
+        status,
+        retry_after,
+        content_type,
+        body,
+    })
+}
+
+fn error_code(url: &str, code: ErrorCode) -> TransportError {
+    match code {
+        ErrorCode::HttpRequestDenied => {
+            TransportError::Denied(format!("the host refused POST {url}"))
+        }
+        other => TransportError::Unavailable(format!("POST {url} failed: {other:?}")),
+    }
+}
+
+fn stream_error(url: &str, what: &str, error: StreamError) -> TransportError {
+    match error {
+        StreamError::Closed => {
+            TransportError::Unavailable(format!("POST {url}: stream closed while {what}"))
+        }
+        StreamError::LastOperationFailed(e) => TransportError::Unavailable(format!(
+            "POST {url}: {what} failed: {}",
+            e.to_debug_string()
+        )),
+    }
+}

@@ -1,0 +1,385 @@
+//! The Dropbox team connector: a WASI 0.2 component implementing
+//! `oomnitza:connector/connector` (world `user-connector`, `../wit`).
+//!
+//! It lists a Dropbox team's members (`team/members/list_v2`, then
+//! `list/continue_v2` with the cursor), turns each into a positional
+//! [`SourceRecord`] of the [field catalog](dropbox::catalog), and maps
+//! records to Oomnitza fields with the vendor-neutral [`mapping`] engine.
+//!
+//! Layout:
+//! - [`types`]: the contract's types as plain Rust;
+//! - [`dropbox`]: wire types and parser, client, error mapping, catalog;
+//! - [`mapping`]: the mapping engine (filters, rules, transforms);
+//! - [`transport`]: the HTTP seam ([`transport::Transport`]);
+//! - `http` and `bindings` (wasm32 only): the `wasi:http` transport and the
+//!   WIT glue, the only code that sees generated types.
+//!
+//! The component is stateless: every call stands alone, and the cursor is
+//! the only state between pages. It holds no credential: the host attaches
+//! the team token to requests for the origin the manifest declares.
+//!
+//! Natively this crate is an ordinary library (the `rlib`), so the mapping
+//! engine, the wire parser and the catalog can be tested and benchmarked
+//! without a component runtime.
+
+pub mod dropbox;
+pub mod mapping;
+pub mod transport;
+pub mod types;
+
+#[cfg(target_arch = "wasm32")]
+mod bindings;
+#[cfg(target_arch = "wasm32")]
+mod http;
+
+use dropbox::catalog::{self, FIELD_NAMES, MAX_PAGE_SIZE, OPTION_INCLUDE_REMOVED};
+use dropbox::client;
+use transport::Transport;
+use types::{
+    ActionResult, ConnectorError, FetchRequest, Manifest, MapOutcome, MappingSpec, Page,
+    SourceRecord, UserRef, Value,
+};
+
+/// The connector's four operations over crate types; `bindings` forwards
+/// the component's exports here.
+pub trait Connector {
+    /// The manifest. Makes no HTTP calls.
+    fn describe(&self) -> Manifest;
+
+    /// One page of records.
+    fn fetch(&mut self, request: FetchRequest) -> Result<Page, ConnectorError>;
+
+    /// One outcome per record, in order; an invalid spec fails the call.
+    /// Makes no HTTP calls.
+    fn map_records(
+        &self,
+        spec: &MappingSpec,
+        records: Vec<SourceRecord>,
+    ) -> Result<Vec<MapOutcome>, ConnectorError>;
+
+    /// Runs a declared action on each target.
+    fn action(
+        &mut self,
+        name: &str,
+        targets: Vec<UserRef>,
+        params: Vec<(String, Value)>,
+    ) -> Result<Vec<Result<ActionResult, ConnectorError>>, ConnectorError>;
+}
+
+/// The Dropbox connector over a transport.
+#[derive(Debug, Default)]
+pub struct DropboxConnector<T> {
+    transport: T,
+}
+
+impl<T: Transport> DropboxConnector<T> {
+    pub fn new(transport: T) -> Self {
+        DropboxConnector { transport }
+    }
+
+    /// The transport, for tests that inspect what was sent.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+}
+
+/// The checked options of a `fetch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FetchOptions {
+    include_removed: bool,
+}
+
+fn fetch_options(options: &[(String, Value)]) -> Result<FetchOptions, ConnectorError> {
+    let mut parsed = FetchOptions {
+        include_removed: false,
+    };
+    for (i, (name, value)) in options.iter().enumerate() {
+        if options[..i].iter().any(|(n, _)| n == name) {
+            return Err(ConnectorError::InvalidInput(format!(
+                "fetch option `{name}` is given more than once"
+            )));
+        }
+        match name.as_str() {
+            OPTION_INCLUDE_REMOVED => match value {
+                Value::Boolean(b) => parsed.include_removed = *b,
+                // Null means "the default".
+                Value::Null => {}
+                other => {
+                    return Err(ConnectorError::InvalidInput(format!(
+                        "fetch option `{name}` must be a boolean, not {}",
+                        other.kind_name()
+                    )));
+                }
+            },
+            _ => {
+                return Err(ConnectorError::InvalidInput(format!(
+                    "unknown fetch option `{name}` (this connector accepts: {OPTION_INCLUDE_REMOVED})"
+                )));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+impl<T: Transport> Connector for DropboxConnector<T> {
+    fn describe(&self) -> Manifest {
+        catalog::manifest()
+    }
+
+    /// Both record kinds fetch the same members. The first page is asked
+    /// for with `page_size` and `include_removed`; a continuation's cursor
+    /// carries both, so they are not sent again.
+    fn fetch(&mut self, request: FetchRequest) -> Result<Page, ConnectorError> {
+        if !(1..=MAX_PAGE_SIZE).contains(&request.page_size) {
+            return Err(ConnectorError::InvalidInput(format!(
+                "page-size must be between 1 and {MAX_PAGE_SIZE}, got {}",
+                request.page_size
+            )));
+        }
+        let options = fetch_options(&request.options)?;
+        if request.cursor.as_deref() == Some("") {
+            return Err(ConnectorError::InvalidInput(
+                "cursor is empty: pass none for the first page".to_owned(),
+            ));
+        }
+        let result = client::list_members(
+            &mut self.transport,
+            request.cursor.as_deref(),
+            request.page_size,
+            options.include_removed,
+        )?;
+        let sync_time = request.sync_time.as_str();
+        let records = result
+            .members
+            .into_iter()
+            .map(|m| catalog::build_record(m, sync_time))
+            .collect();
+        Ok(Page {
+            records,
+            cursor: Some(result.cursor).filter(|c| !c.is_empty()),
+            has_more: result.has_more,
+        })
+    }
+
+    fn map_records(
+        &self,
+        spec: &MappingSpec,
+        records: Vec<SourceRecord>,
+    ) -> Result<Vec<MapOutcome>, ConnectorError> {
+        mapping::map_records(spec, &FIELD_NAMES, records)
+    }
+
+    fn action(
+        &mut self,
+        name: &str,
+        _targets: Vec<UserRef>,
+        _params: Vec<(String, Value)>,
+    ) -> Result<Vec<Result<ActionResult, ConnectorError>>, ConnectorError> {
+        Err(ConnectorError::InvalidInput(format!(
+            "unknown action `{name}`: this connector declares no actions"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dropbox::client::tests::FakeTransport;
+    use crate::types::RecordKind;
+
+    fn request(
+        cursor: Option<&str>,
+        page_size: u32,
+        options: Vec<(String, Value)>,
+    ) -> FetchRequest {
+        FetchRequest {
+            kind: RecordKind::Users,
+            cursor: cursor.map(str::to_owned),
+            page_size,
+            options,
+            sync_time: "2026-03-01T10:00:00Z".to_owned(),
+        }
+    }
+
+    fn opt(name: &str, value: Value) -> Vec<(String, Value)> {
+        vec![(name.to_owned(), value)]
+    }
+
+    const PAGE: &str = r#"{"members":[
+        {"profile":{"team_member_id":"dbmid:1","email":"a@x.com","status":"active"}},
+        {"profile":{"team_member_id":"dbmid:2","email":"b@x.com","status":{".tag":"removed","is_recoverable":false}}}],
+        "cursor":"CUR2","has_more":true}"#;
+
+    #[test]
+    fn fetch_first_page() {
+        let mut c = DropboxConnector::new(FakeTransport::answering(200, PAGE));
+        let page = c
+            .fetch(request(
+                None,
+                500,
+                opt("include_removed", Value::Boolean(true)),
+            ))
+            .expect("page");
+        assert_eq!(
+            c.transport().requests,
+            vec![(
+                "https://api.dropboxapi.com/2/team/members/list_v2".to_owned(),
+                r#"{"limit":500,"include_removed":true}"#.to_owned()
+            )]
+        );
+        assert_eq!(page.cursor.as_deref(), Some("CUR2"));
+        assert!(page.has_more);
+        let ids: Vec<_> = page.records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["dbmid:1", "dbmid:2"]);
+        assert_eq!(
+            page.records[0].values[0],
+            Value::Timestamp("2026-03-01T10:00:00Z".into())
+        );
+        assert!(
+            page.records
+                .iter()
+                .all(|r| r.values.len() == FIELD_NAMES.len())
+        );
+    }
+
+    #[test]
+    fn fetch_continues_with_the_cursor() {
+        let mut c = DropboxConnector::new(FakeTransport::answering(
+            200,
+            r#"{"members":[],"cursor":"","has_more":false}"#,
+        ));
+        let page = c.fetch(request(Some("CUR2"), 1000, vec![])).expect("page");
+        assert_eq!(
+            c.transport().requests,
+            vec![(
+                "https://api.dropboxapi.com/2/team/members/list/continue_v2".to_owned(),
+                r#"{"cursor":"CUR2"}"#.to_owned()
+            )]
+        );
+        assert_eq!(page.records, vec![]);
+        assert_eq!(page.cursor, None);
+        assert!(!page.has_more);
+    }
+
+    #[test]
+    fn fetch_defaults_and_null_option() {
+        let mut c = DropboxConnector::new(FakeTransport::answering(200, PAGE));
+        c.fetch(request(None, 1, opt("include_removed", Value::Null)))
+            .expect("page");
+        assert_eq!(
+            c.transport().requests[0].1,
+            r#"{"limit":1,"include_removed":false}"#
+        );
+    }
+
+    #[test]
+    fn fetch_validates_its_request() {
+        let mut c = DropboxConnector::new(FakeTransport::default());
+        let invalid = |r: Result<Page, ConnectorError>| match r {
+            Err(ConnectorError::InvalidInput(m)) => m,
+            other => panic!("expected invalid-input, got {other:?}"),
+        };
+        assert_eq!(
+            invalid(c.fetch(request(None, 0, vec![]))),
+            "page-size must be between 1 and 1000, got 0"
+        );
+        assert_eq!(
+            invalid(c.fetch(request(None, 1001, vec![]))),
+            "page-size must be between 1 and 1000, got 1001"
+        );
+        assert_eq!(
+            invalid(c.fetch(request(
+                None,
+                10,
+                opt("include_removed", Value::Text("yes".into()))
+            ))),
+            "fetch option `include_removed` must be a boolean, not text"
+        );
+        assert_eq!(
+            invalid(c.fetch(request(None, 10, opt("team_folder", Value::Boolean(true))))),
+            "unknown fetch option `team_folder` (this connector accepts: include_removed)"
+        );
+        let twice = vec![
+            ("include_removed".to_owned(), Value::Boolean(true)),
+            ("include_removed".to_owned(), Value::Boolean(false)),
+        ];
+        assert_eq!(
+            invalid(c.fetch(request(None, 10, twice))),
+            "fetch option `include_removed` is given more than once"
+        );
+        assert_eq!(
+            invalid(c.fetch(request(Some(""), 10, vec![]))),
+            "cursor is empty: pass none for the first page"
+        );
+        assert!(c.transport().requests.is_empty(), "nothing was sent");
+    }
+
+    #[test]
+    fn fetch_passes_vendor_errors_through() {
+        let mut c = DropboxConnector::new(FakeTransport::answering(
+            401,
+            r#"{"error_summary":"expired_access_token/","error":{".tag":"expired_access_token"}}"#,
+        ));
+        assert!(matches!(
+            c.fetch(request(None, 10, vec![])),
+            Err(ConnectorError::Unauthorized(u)) if u.expired
+        ));
+    }
+
+    #[test]
+    fn actions_are_unknown() {
+        let mut c = DropboxConnector::new(FakeTransport::default());
+        assert_eq!(
+            c.action(
+                "deactivate-user",
+                vec![UserRef::Email("a@x.com".into())],
+                vec![]
+            ),
+            Err(ConnectorError::InvalidInput(
+                "unknown action `deactivate-user`: this connector declares no actions".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn default_mapping_maps_a_fetched_page() {
+        let mut c = DropboxConnector::new(FakeTransport::answering(
+            200,
+            r#"{"members":[{"profile":{"team_member_id":"dbmid:AAA","email":"Tami@Seagull.com","status":"active",
+               "name":{"given_name":"Tami","surname":"Gull"}},"roles":[{"role_id":"pid_dbtmr:1","name":"Team admin"}]},
+               {"profile":{"team_member_id":"dbmid:BBB","email":"","status":"invited"}}],
+               "cursor":"c","has_more":false}"#,
+        ));
+        let manifest = c.describe();
+        let page = c.fetch(request(None, 10, vec![])).expect("page");
+        let out = c
+            .map_records(&manifest.default_mapping, page.records)
+            .expect("valid");
+        let MapOutcome::Mapped(m) = &out[0] else {
+            panic!("expected mapped: {:?}", out[0]);
+        };
+        assert_eq!(m.source_id, "dbmid:AAA");
+        let t = |s: &str| Value::Text(s.to_owned());
+        assert_eq!(
+            m.fields,
+            vec![
+                ("USER".to_owned(), t("tami@seagull.com")),
+                ("EMAIL".to_owned(), t("tami@seagull.com")),
+                ("FIRST_NAME".to_owned(), t("Tami")),
+                ("LAST_NAME".to_owned(), t("Gull")),
+                ("PERMISSIONS_ID".to_owned(), Value::Integer(25)),
+                ("dropbox_user_id".to_owned(), t("dbmid:AAA")),
+                ("saas.sync_key".to_owned(), t("tami@seagull.com")),
+                ("saas.role".to_owned(), t("Team admin")),
+            ]
+        );
+        let MapOutcome::Failed(f) = &out[1] else {
+            panic!("expected failed: {:?}", out[1]);
+        };
+        assert_eq!(
+            f.reason,
+            "required field USER is empty (source: email); required field EMAIL is empty (source: email)"
+        );
+        assert_eq!(f.raw.len(), FIELD_NAMES.len());
+    }
+}

@@ -1,0 +1,76 @@
+//! The seam between vendor logic and HTTP.
+//!
+//! On wasm32 [`crate::http::WasiTransport`] implements [`Transport`] over
+//! `wasi:http/outgoing-handler`; natively, tests implement it with canned
+//! answers, so the Dropbox client is tested without a component runtime.
+
+/// A complete HTTP answer, body read to the end.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// The `Retry-After` header, if any (first value, as sent).
+    pub retry_after: Option<String>,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Why no HTTP answer came back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// The host refused the request (not on its allowlist).
+    Denied(String),
+    /// Network or protocol trouble; retrying may help.
+    Unavailable(String),
+}
+
+/// Sends JSON `POST`s. Implementations never add `Authorization`: the host
+/// attaches the credential for the origin.
+pub trait Transport {
+    /// `POST url` with `Content-Type: application/json` and `body`.
+    fn post_json(&mut self, url: &str, body: &[u8]) -> Result<HttpResponse, TransportError>;
+}
+
+impl<T: Transport + ?Sized> Transport for &mut T {
+    fn post_json(&mut self, url: &str, body: &[u8]) -> Result<HttpResponse, TransportError> {
+        (**self).post_json(url, body)
+    }
+}
+
+/// The parts of an absolute `http(s)` URL: scheme, authority, path with
+/// query (`/` when absent). Fragments are not expected and not stripped.
+pub fn split_url(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme.is_empty() {
+        return None;
+    }
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() {
+        return None;
+    }
+    Some((scheme, authority, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_urls() {
+        assert_eq!(
+            split_url("https://api.dropboxapi.com/2/team/members/list_v2"),
+            Some(("https", "api.dropboxapi.com", "/2/team/members/list_v2"))
+        );
+        assert_eq!(
+            split_url("http://127.0.0.1:8080"),
+            Some(("http", "127.0.0.1:8080", "/"))
+        );
+        assert_eq!(split_url("http://h:1?x=1"), Some(("http", "h:1", "?x=1")));
+        assert_eq!(split_url("api.dropboxapi.com/2"), None);
+        assert_eq!(split_url("https:///path"), None);
+        assert_eq!(split_url("://h/p"), None);
+    }
+}

@@ -1,0 +1,218 @@
+//! The wasmtime engine, the on-disk cache of compiled components, and
+//! loading a connector component into a pre-instantiated, linked form.
+//!
+//! Compiling a component takes seconds; loading a cached artifact takes
+//! milliseconds. Artifacts are keyed by the component's sha256 and the
+//! engine's compatibility hash, and are only ever read from a directory this
+//! user owns and nobody else can write (deserializing is `unsafe`: a forged
+//! artifact is native code).
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+use crate::bindings::{CONTRACT, UserConnectorPre};
+use crate::sandbox::HostState;
+
+/// How often the epoch ticks; call deadlines are counted in ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(50);
+
+/// Builds the engine every connector runs on.
+pub fn new_engine() -> Result<Engine> {
+    let mut config = Config::new();
+    // Deadlines: a guest in a busy loop is interrupted when the epoch passes
+    // its store's deadline (see `sandbox::run_with_deadline`).
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    let engine = Engine::new(&config)?;
+    // One ticker per engine, on a plain thread so it ticks even while the
+    // async runtime is busy. It holds only a weak handle: when the engine
+    // goes, so does the thread.
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+    Ok(engine)
+}
+
+/// A component ready to instantiate: compiled, checked, linked.
+pub struct LoadedComponent {
+    pub pre: UserConnectorPre<HostState>,
+    pub sha256: String,
+    pub path: PathBuf,
+    /// Whether the compiled artifact came from the cache.
+    pub cached: bool,
+}
+
+/// Loads the component at `path`: verifies an optional pinned sha256,
+/// compiles it (or loads the cached artifact), checks it implements the
+/// contract, and links it against the sandbox's WASI imports.
+pub fn load_component(
+    engine: &Engine,
+    path: &Path,
+    pinned_sha256: Option<&str>,
+    cache_dir: Option<&Path>,
+) -> Result<LoadedComponent> {
+    let bytes = std::fs::read(path).with_context(|| {
+        format!(
+            "cannot read component {}; build it with `cargo build --release --target wasm32-wasip2 -p dropbox-connector`",
+            path.display()
+        )
+    })?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    if let Some(pin) = pinned_sha256
+        && !pin.eq_ignore_ascii_case(&sha256)
+    {
+        bail!(
+            "component {} has sha256 {sha256}, but the config pins {pin}; refusing to load it",
+            path.display()
+        );
+    }
+    let (component, cached) = match cache_dir {
+        Some(dir) => compile_cached(engine, &bytes, &sha256, dir)?,
+        None => (compile(engine, &bytes, path)?, false),
+    };
+    check_contract(engine, &component, path)?;
+
+    let mut linker = Linker::<HostState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .map_err(anyhow::Error::from)
+        .with_context(|| {
+            format!(
+                "component {} needs imports this host does not grant",
+                path.display()
+            )
+        })?;
+    let pre = UserConnectorPre::new(pre)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("component {} does not match {CONTRACT}", path.display()))?;
+    Ok(LoadedComponent {
+        pre,
+        sha256,
+        path: path.to_path_buf(),
+        cached,
+    })
+}
+
+fn compile(engine: &Engine, bytes: &[u8], path: &Path) -> Result<Component> {
+    Component::new(engine, bytes)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("{} is not a valid WebAssembly component", path.display()))
+}
+
+/// Refuses a component that does not export this contract version, with a
+/// message that says which version it does export.
+fn check_contract(engine: &Engine, component: &Component, path: &Path) -> Result<()> {
+    let ty = component.component_type();
+    let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+    if exports.contains(&CONTRACT) {
+        return Ok(());
+    }
+    let found: Vec<&str> = exports
+        .iter()
+        .copied()
+        .filter(|e| e.starts_with("oomnitza:connector/"))
+        .collect();
+    if found.is_empty() {
+        bail!(
+            "component {} is not an Oomnitza connector: it does not export {CONTRACT} (exports: {})",
+            path.display(),
+            exports.join(", ")
+        )
+    }
+    bail!(
+        "component {} implements {}, but this host supports {CONTRACT}",
+        path.display(),
+        found.join(", ")
+    )
+}
+
+fn compile_cached(
+    engine: &Engine,
+    bytes: &[u8],
+    sha256: &str,
+    dir: &Path,
+) -> Result<(Component, bool)> {
+    ensure_private_dir(dir)?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let file = dir.join(format!("{sha256}-{:016x}.cwasm", hasher.finish()));
+    if file.exists() {
+        // SAFETY: the artifact was written by this host (below) into a
+        // directory only this user can write, under a name that binds the
+        // component's hash and the engine's configuration; wasmtime also
+        // checks the artifact's header against the engine.
+        #[allow(unsafe_code)]
+        match unsafe { Component::deserialize_file(engine, &file) } {
+            Ok(c) => return Ok((c, true)),
+            Err(e) => tracing::warn!(
+                "ignoring unusable cached artifact {}: {e:#}",
+                file.display()
+            ),
+        }
+    }
+    let component = compile(engine, bytes, &file)?;
+    let artifact = component.serialize()?;
+    // Write then rename, so a concurrent reader never sees half a file.
+    let tmp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, artifact).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &file).with_context(|| format!("cannot write {}", file.display()))?;
+    Ok((component, false))
+}
+
+/// Creates `dir` (mode 0700) or checks an existing one is ours alone.
+fn ensure_private_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("cannot create cache directory {}", dir.display()))?;
+        }
+        let meta = std::fs::metadata(dir)
+            .with_context(|| format!("cannot read cache directory {}", dir.display()))?;
+        let mode = meta.permissions().mode();
+        // SAFETY-free: geteuid via the metadata of a file we just created
+        // would be indirect; compare with the owner of our own process dir.
+        let me = std::fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(meta.uid());
+        if meta.uid() != me || mode & 0o022 != 0 {
+            bail!(
+                "cache directory {} must be owned by this user and not writable by others (mode {:o}); run `chmod go-w {}` or choose another cache_dir",
+                dir.display(),
+                mode & 0o777,
+                dir.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)?;
+    Ok(())
+}
+
+/// The default cache folder: `$XDG_CACHE_HOME/oomnitza-connect` or
+/// `~/.cache/oomnitza-connect`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+        return Some(PathBuf::from(x).join("oomnitza-connect"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("oomnitza-connect"))
+}

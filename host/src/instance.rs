@@ -1,0 +1,178 @@
+//! One running connector: a store plus its bindings, with every call run
+//! under the sandbox's deadline and checked before the host trusts it.
+//!
+//! Errors come in two layers. The outer `anyhow::Error` is the host's: a
+//! trap, a deadline, malformed output. The inner [`ConnectorError`] is the
+//! connector's own answer (rate-limited, unauthorized...), which callers
+//! branch on. After an outer error the instance is poisoned and refuses
+//! further calls; make a new one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use wasmtime::Store;
+
+use crate::bindings::{
+    ActionResult, ConnectorError, FetchRequest, Manifest, MapOutcome, MappingSpec, Page,
+    SourceRecord, UserConnector, UserRef, Value,
+};
+use crate::engine::{EPOCH_TICK, LoadedComponent};
+use crate::sandbox::{HostState, Limits, OutboundHooks, OutboundPolicy, new_store};
+
+pub struct ConnectorInstance {
+    store: Store<HostState>,
+    bindings: UserConnector,
+    limits: Limits,
+    poisoned: bool,
+    /// Number of fields in the manifest, to check record shapes.
+    field_count: usize,
+}
+
+impl ConnectorInstance {
+    /// Instantiates the component in a fresh store under `policy`.
+    pub async fn new(
+        component: &LoadedComponent,
+        policy: Arc<OutboundPolicy>,
+        limits: Limits,
+    ) -> Result<Self> {
+        let engine = component.pre.engine();
+        let mut store = new_store(engine, OutboundHooks::new(policy), &limits);
+        store.set_epoch_deadline(ticks(limits.call_timeout));
+        let bindings = component
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(anyhow::Error::from)
+            .context("cannot instantiate the connector component")?;
+        Ok(Self {
+            store,
+            bindings,
+            limits,
+            poisoned: false,
+            field_count: 0,
+        })
+    }
+
+    /// Runs one guest call under the deadline: epoch interruption stops a
+    /// guest that computes too long, the timer one that waits too long.
+    async fn guarded<T, F>(&mut self, what: &str, call: F) -> Result<T>
+    where
+        F: AsyncFnOnce(&UserConnector, &mut Store<HostState>) -> wasmtime::Result<T>,
+    {
+        if self.poisoned {
+            bail!("connector instance is unusable after an earlier failure");
+        }
+        let limit = self.limits.call_timeout;
+        self.store.set_epoch_deadline(ticks(limit));
+        let result = tokio::time::timeout(limit, call(&self.bindings, &mut self.store)).await;
+        match result {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(trap)) => {
+                self.poisoned = true;
+                if matches!(
+                    trap.downcast_ref::<wasmtime::Trap>(),
+                    Some(wasmtime::Trap::Interrupt)
+                ) {
+                    Err(anyhow!(
+                        "connector `{what}` exceeded the call deadline of {limit:?} (limits.call_timeout_secs)"
+                    ))
+                } else {
+                    Err(anyhow!("connector `{what}` failed: {trap:#}"))
+                }
+            }
+            Err(_) => {
+                self.poisoned = true;
+                Err(anyhow!(
+                    "connector `{what}` exceeded the call deadline of {limit:?} (limits.call_timeout_secs)"
+                ))
+            }
+        }
+    }
+
+    pub async fn describe(&mut self) -> Result<Manifest> {
+        let m = self
+            .guarded("describe", async |b, s| {
+                b.oomnitza_connector_connector().call_describe(s).await
+            })
+            .await?;
+        self.field_count = m.fields.len();
+        Ok(m)
+    }
+
+    pub async fn fetch(&mut self, req: &FetchRequest) -> Result<Result<Page, ConnectorError>> {
+        let page = self
+            .guarded("fetch", async |b, s| {
+                b.oomnitza_connector_connector().call_fetch(s, req).await
+            })
+            .await?;
+        if let Ok(page) = &page {
+            self.check_records(&page.records)?;
+        }
+        Ok(page)
+    }
+
+    pub async fn map(
+        &mut self,
+        spec: &MappingSpec,
+        records: &[SourceRecord],
+    ) -> Result<Result<Vec<MapOutcome>, ConnectorError>> {
+        let out = self
+            .guarded("map", async |b, s| {
+                b.oomnitza_connector_connector()
+                    .call_map_records(s, spec, records)
+                    .await
+            })
+            .await?;
+        if let Ok(outcomes) = &out
+            && outcomes.len() != records.len()
+        {
+            self.poisoned = true;
+            bail!(
+                "connector `map` returned {} outcomes for {} records",
+                outcomes.len(),
+                records.len()
+            );
+        }
+        Ok(out)
+    }
+
+    pub async fn action(
+        &mut self,
+        name: &str,
+        targets: &[UserRef],
+        params: &[(String, Value)],
+    ) -> Result<Result<Vec<Result<ActionResult, ConnectorError>>, ConnectorError>> {
+        self.guarded("action", async |b, s| {
+            b.oomnitza_connector_connector()
+                .call_action(s, name, targets, params)
+                .await
+        })
+        .await
+    }
+
+    /// Every record must carry one value per catalog field.
+    fn check_records(&mut self, records: &[SourceRecord]) -> Result<()> {
+        if self.field_count == 0 {
+            return Ok(());
+        }
+        if let Some((i, r)) = records
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.values.len() != self.field_count)
+        {
+            self.poisoned = true;
+            bail!(
+                "connector returned a malformed record (#{i} on the page, id `{}`): {} values, but its manifest declares {} fields",
+                r.id,
+                r.values.len(),
+                self.field_count
+            );
+        }
+        Ok(())
+    }
+}
+
+fn ticks(d: Duration) -> u64 {
+    (d.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+}

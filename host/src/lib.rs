@@ -1,0 +1,25 @@
+//! `oomnitza-connect`: runs WebAssembly user connectors in a sandbox and
+//! syncs what they fetch into Oomnitza.
+//!
+//! The flow of a sync, by module:
+//! - [`config`] reads the operator's TOML; [`credentials`] its secrets;
+//! - [`engine`] compiles (or loads from cache) and links the component;
+//! - [`integration`] reads its manifest, builds the [`sandbox`] policy and
+//!   runs the launch ("draft") check;
+//! - [`instance`] calls the component under the sandbox's limits;
+//! - [`sync`] streams fetch → map → [`oomnitza`] bulk upserts.
+//!
+//! [`cli`] is the command line; [`demo`] wires the bundled fakes to a sync.
+
+pub mod bindings;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod credentials;
+pub mod demo;
+pub mod engine;
+pub mod instance;
+pub mod integration;
+pub mod oomnitza;
+pub mod sandbox;
+pub mod sync;

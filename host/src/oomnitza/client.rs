@@ -1,0 +1,270 @@
+//! HTTP client for the Oomnitza API: auth check, bulk upsert, finalize and
+//! ready-portion reports, with retries of 429 and 5xx answers.
+//!
+//! The API token travels in the `Authorization2` header, marked sensitive;
+//! errors name the route and status, never the token.
+
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::wire::{BulkRequest, BulkResponse, ReadyPortion};
+use crate::credentials::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OomnitzaError {
+    #[error(
+        "Oomnitza rejected the API token (401 on {route}): check the oomnitza.token credential"
+    )]
+    Unauthorized { route: String },
+    #[error("Oomnitza answered {status} on {route}: {body}")]
+    Status {
+        route: String,
+        status: u16,
+        body: String,
+    },
+    #[error("cannot reach Oomnitza at {route}: {message}")]
+    Transport { route: String, message: String },
+    #[error("Oomnitza sent an unreadable answer on {route}: {message}")]
+    Decode { route: String, message: String },
+}
+
+impl OomnitzaError {
+    /// Whether another attempt may succeed.
+    fn retryable(&self) -> bool {
+        match self {
+            OomnitzaError::Status { status, .. } => *status == 429 || *status >= 500,
+            OomnitzaError::Transport { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct OomnitzaClient {
+    http: reqwest::Client,
+    base: String,
+    max_attempts: u32,
+    /// Retry-After values above this are clamped, so a bad header cannot
+    /// stall a run for hours.
+    max_wait: Duration,
+}
+
+impl OomnitzaClient {
+    pub fn new(base_url: &str, token: &Secret, max_attempts: u32) -> Result<Self, OomnitzaError> {
+        let mut headers = HeaderMap::new();
+        let mut auth =
+            HeaderValue::from_str(token.expose()).map_err(|_| OomnitzaError::Transport {
+                route: base_url.into(),
+                message: "the Oomnitza token is not a valid header value".into(),
+            })?;
+        auth.set_sensitive(true);
+        headers.insert("Authorization2", auth);
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("oomnitza-connect/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| OomnitzaError::Transport {
+                route: base_url.into(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            base: base_url.trim_end_matches('/').to_string(),
+            max_attempts: max_attempts.max(1),
+            max_wait: Duration::from_secs(120),
+        })
+    }
+
+    /// `GET /api/v2/mappings?name=AuthTest`: is the token good?
+    pub async fn check_auth(&self) -> Result<(), OomnitzaError> {
+        self.call::<(), serde_json::Value>(Method::GET, "/api/v2/mappings?name=AuthTest", None)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn bulk(&self, req: &BulkRequest<'_>) -> Result<BulkResponse, OomnitzaError> {
+        self.call(Method::POST, "/api/v3/bulk", Some(req)).await
+    }
+
+    pub async fn finalize(&self, portion: &str) -> Result<(), OomnitzaError> {
+        let path = format!("/api/v3/bulk/{portion}/finalize");
+        self.call::<_, serde_json::Value>(Method::POST, &path, Some(&serde_json::json!({})))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn add_ready_portion(
+        &self,
+        connector: &str,
+        body: &ReadyPortion<'_>,
+    ) -> Result<(), OomnitzaError> {
+        let path = format!("/api/v3/bulk/{}/add_ready_portion", url_segment(connector));
+        self.call::<_, serde_json::Value>(Method::POST, &path, Some(body))
+            .await
+            .map(|_| ())
+    }
+
+    /// One call with retries: 429 waits what `Retry-After` says; 5xx and
+    /// transport errors back off exponentially with jitter.
+    async fn call<B: Serialize + ?Sized, R: DeserializeOwned + Default>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<R, OomnitzaError> {
+        let route = format!("{method} {path}");
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| OomnitzaError::Decode {
+                route: route.clone(),
+                message: e.to_string(),
+            })?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (result, retry_after) = self.once(&method, path, &route, body.as_deref()).await;
+            match result {
+                Err(e) if e.retryable() && attempt < self.max_attempts => {
+                    let wait = retry_after
+                        .unwrap_or_else(|| backoff(attempt))
+                        .min(self.max_wait);
+                    tracing::warn!(
+                        "{e}; retrying in {wait:?} (attempt {attempt} of {})",
+                        self.max_attempts
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn once<R: DeserializeOwned + Default>(
+        &self,
+        method: &Method,
+        path: &str,
+        route: &str,
+        body: Option<&[u8]>,
+    ) -> (Result<R, OomnitzaError>, Option<Duration>) {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.body(b.to_vec());
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    Err(OomnitzaError::Transport {
+                        route: route.into(),
+                        // reqwest's Display includes the URL, never headers.
+                        message: e.to_string(),
+                    }),
+                    None,
+                );
+            }
+        };
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return (
+                    Err(OomnitzaError::Transport {
+                        route: route.into(),
+                        message: e.to_string(),
+                    }),
+                    None,
+                );
+            }
+        };
+        if status == StatusCode::UNAUTHORIZED {
+            return (
+                Err(OomnitzaError::Unauthorized {
+                    route: route.into(),
+                }),
+                None,
+            );
+        }
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&bytes);
+            let body: String = text.chars().take(500).collect();
+            return (
+                Err(OomnitzaError::Status {
+                    route: route.into(),
+                    status: status.as_u16(),
+                    body,
+                }),
+                retry_after,
+            );
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return (Ok(R::default()), None);
+        }
+        let parsed = serde_json::from_slice(&bytes).map_err(|e| OomnitzaError::Decode {
+            route: route.into(),
+            message: e.to_string(),
+        });
+        (parsed, None)
+    }
+}
+
+/// Exponential backoff with jitter: ~0.5 s, 1 s, 2 s, ... capped at 30 s.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = 500u64.saturating_mul(1 << attempt.saturating_sub(1).min(6));
+    let base = base.min(30_000);
+    // Jitter from the clock's sub-second noise: enough to spread retries.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    Duration::from_millis(base / 2 + nanos % (base / 2 + 1))
+}
+
+/// Percent-encodes a path segment (connector names have spaces).
+fn url_segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert!(backoff(1) <= Duration::from_millis(500));
+        assert!(backoff(3) >= Duration::from_millis(1000));
+        assert!(backoff(30) <= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn connector_names_are_path_safe() {
+        assert_eq!(url_segment("Dropbox Users"), "Dropbox%20Users");
+    }
+}

@@ -1,0 +1,559 @@
+//! The sync pipeline: fetch → map → forward to Oomnitza.
+//!
+//! Pages stream through: the connector fetches one page, maps it, and the
+//! mapped records are cut into bulk batches that a forwarder task posts to
+//! Oomnitza (several in flight) while the next page is fetched. Memory is
+//! bounded by a page plus the batches in flight, whatever the team size.
+//!
+//! Every run has one `portion`. A run that sent records is closed with
+//! `finalize`; one with nothing to send, or one that failed, is reported
+//! through `add_ready_portion` so Oomnitza's run log shows it.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::{Map, Value as Json};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::bindings::{ConnectorError, FetchRequest, MapOutcome, RecordKind, Value};
+use crate::config::Mode;
+use crate::integration::{Integration, describe_error};
+use crate::oomnitza::client::backoff;
+use crate::oomnitza::wire::{BulkRequest, BulkResponse, ReadyPortion};
+use crate::oomnitza::{OomnitzaClient, OomnitzaError};
+
+/// How a sync runs.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Print the exact bulk payloads (JSON lines on stdout); send nothing.
+    pub dry_run: bool,
+    /// Mark the run as a trial: at most 10 records are sent.
+    pub test_run: bool,
+    /// Show a progress bar (callers pass `stderr().is_terminal()`).
+    pub progress: bool,
+}
+
+/// What a run did; printed at the end and returned to tests.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    pub portion: String,
+    pub pages: u64,
+    pub fetched: u64,
+    pub mapped: u64,
+    pub failed: u64,
+    pub filtered: u64,
+    /// Records posted to Oomnitza (mapped and failed-raw).
+    pub sent: u64,
+    pub batches: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    pub rejected: u64,
+    pub vendor_retries: u64,
+    pub requests: u64,
+    pub denied: u64,
+    pub elapsed: Duration,
+    pub dry_run: bool,
+    pub test_run: bool,
+    /// Why the run failed, if it did.
+    pub error: Option<String>,
+}
+
+impl SyncReport {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// The human summary printed at the end of a run.
+    pub fn render(&self) -> String {
+        let status = match &self.error {
+            None if self.dry_run => "dry run (nothing sent)".to_string(),
+            None => "succeeded".to_string(),
+            Some(e) => format!("FAILED: {e}"),
+        };
+        let rate = self.fetched as f64 / self.elapsed.as_secs_f64().max(1e-9);
+        let mut s = format!(
+            "sync {status}\n  portion        {}{}\n  pages          {}\n  fetched        {}\n  mapped         {}\n  failed         {}\n  filtered out   {}\n  sent           {} in {} batches\n",
+            self.portion,
+            if self.test_run { " (test run)" } else { "" },
+            self.pages,
+            self.fetched,
+            self.mapped,
+            self.failed,
+            self.filtered,
+            self.sent,
+            self.batches,
+        );
+        if !self.dry_run {
+            s.push_str(&format!(
+                "  oomnitza       {} created, {} updated, {} unchanged, {} skipped, {} failed\n",
+                self.created, self.updated, self.unchanged, self.skipped, self.rejected
+            ));
+        }
+        s.push_str(&format!(
+            "  vendor calls   {} ({} retried, {} refused by the sandbox)\n  time           {:.2} s ({:.0} records/s)",
+            self.requests,
+            self.vendor_retries,
+            self.denied,
+            self.elapsed.as_secs_f64(),
+            rate
+        ));
+        s
+    }
+}
+
+/// A batch ready to post.
+struct Batch {
+    records: Vec<Map<String, Json>>,
+}
+
+/// Runs one sync of `integration`. Errors of the run itself are in the
+/// report; `Err` is only for failures to even start.
+pub async fn run(integration: &Integration, opts: &SyncOptions) -> Result<SyncReport> {
+    let started = Instant::now();
+    let cfg = &integration.config;
+    let portion = uuid::Uuid::new_v4().to_string();
+    let mut report = SyncReport {
+        portion: portion.clone(),
+        dry_run: opts.dry_run,
+        test_run: opts.test_run,
+        ..Default::default()
+    };
+    let client = match (&integration.oomnitza_token, opts.dry_run) {
+        (_, true) => None,
+        (Some(tok), false) => Some(
+            OomnitzaClient::new(&cfg.oomnitza.url, tok, cfg.limits.max_retries + 1)
+                .map_err(|e| anyhow!("{e}"))?,
+        ),
+        (None, false) => bail!("no Oomnitza token configured"),
+    };
+    let stats = integration.policy.stats.clone();
+    let before = (
+        stats.requests.load(Ordering::Relaxed),
+        stats.denied.load(Ordering::Relaxed),
+    );
+
+    let ctx = Arc::new(BatchContext {
+        connector_version: integration.manifest.version.clone(),
+        connector_name: cfg.integration.name.clone(),
+        portion: portion.clone(),
+        sync_field: integration.spec.sync_key.clone(),
+        preference: cfg.integration.preference.flags(),
+        test_run: opts.test_run,
+    });
+    let (tx, rx) = mpsc::channel::<Batch>(cfg.oomnitza.concurrency * 2);
+    let forwarder = tokio::spawn(forward(
+        rx,
+        client.clone(),
+        ctx.clone(),
+        cfg.oomnitza.concurrency,
+    ));
+
+    let fetched = fetch_all(integration, opts, &mut report, &ctx, tx).await;
+    let forwarded = forwarder
+        .await
+        .map_err(|e| anyhow!("forwarder task failed: {e}"))?;
+    match &forwarded {
+        Ok(totals) => {
+            report.sent = totals.sent;
+            report.batches = totals.batches;
+            report.created = totals.resp.created;
+            report.updated = totals.resp.updated;
+            report.unchanged = totals.resp.unchanged;
+            report.skipped = totals.resp.skipped;
+            report.rejected = totals.resp.failed;
+        }
+        Err(e) => report.error = Some(format!("{e:#}")),
+    }
+    if let Err(e) = fetched {
+        // The fetch error is the cause; a forwarder error after it is noise.
+        report.error = Some(format!("{e:#}"));
+    }
+    report.requests = stats.requests.load(Ordering::Relaxed) - before.0;
+    report.denied = stats.denied.load(Ordering::Relaxed) - before.1;
+
+    if let Some(client) = &client {
+        close_portion(client, &ctx, &mut report).await;
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// Finalizes a successful run, or reports an empty or failed one.
+async fn close_portion(client: &OomnitzaClient, ctx: &BatchContext, report: &mut SyncReport) {
+    let result = match (&report.error, report.batches) {
+        (None, 0) => {
+            client
+                .add_ready_portion(
+                    &ctx.connector_name,
+                    &ReadyPortion::Empty {
+                        correlation_id: &ctx.portion,
+                        is_empty_run: true,
+                    },
+                )
+                .await
+        }
+        (None, _) => client.finalize(&ctx.portion).await,
+        // A failed run is never finalized: Oomnitza must not treat a
+        // partial listing as the whole team.
+        (Some(e), _) => {
+            client
+                .add_ready_portion(
+                    &ctx.connector_name,
+                    &ReadyPortion::Failed {
+                        correlation_id: &ctx.portion,
+                        failed: 1,
+                        error_message: e,
+                        test_run: ctx.test_run,
+                        error_type: "Fatal Error",
+                    },
+                )
+                .await
+        }
+    };
+    if let Err(e) = result {
+        match &mut report.error {
+            Some(existing) => existing.push_str(&format!(
+                "; and reporting the failure to Oomnitza failed: {e}"
+            )),
+            None => report.error = Some(format!("closing the portion failed: {e}")),
+        }
+    }
+}
+
+/// Fetches every page, maps it, and queues batches. Stops at the first
+/// error, or when the forwarder has stopped (it failed).
+async fn fetch_all(
+    integration: &Integration,
+    opts: &SyncOptions,
+    report: &mut SyncReport,
+    ctx: &BatchContext,
+    tx: mpsc::Sender<Batch>,
+) -> Result<()> {
+    let cfg = &integration.config;
+    let mut inst = integration.instance().await?;
+    let kind = match cfg.integration.mode {
+        Mode::UserOnly => RecordKind::Users,
+        Mode::UserPlusSaas => RecordKind::SaasUsers,
+    };
+    let sync_time = crate::clock::now();
+    let options = vec![(
+        "include_removed".to_string(),
+        Value::Boolean(cfg.dropbox.include_removed),
+    )];
+    let shaper = RecordShaper::new(integration);
+    let batch_size = cfg.oomnitza.batch_size;
+    let limit = if opts.test_run { Some(10u64) } else { None };
+    let progress = progress_bar(opts.progress);
+    let mut stdout = std::io::stdout().lock();
+
+    let mut cursor: Option<String> = None;
+    let mut pending: Vec<Map<String, Json>> = Vec::with_capacity(batch_size);
+    let mut queued = 0u64;
+    loop {
+        let req = FetchRequest {
+            kind,
+            cursor: cursor.clone(),
+            page_size: cfg.dropbox.page_size,
+            options: options.clone(),
+            sync_time: sync_time.clone(),
+        };
+        let page = fetch_with_retries(&mut inst, &req, cfg.limits.max_retries, report).await?;
+        report.pages += 1;
+        report.fetched += page.records.len() as u64;
+
+        let outcomes = match inst.map(&integration.spec, &page.records).await? {
+            Ok(o) => o,
+            Err(e) => bail!(
+                "the connector could not map page {}: {}",
+                report.pages,
+                describe_error(&e)
+            ),
+        };
+        for (outcome, source) in outcomes.into_iter().zip(&page.records) {
+            if limit.is_some_and(|l| queued >= l) {
+                break;
+            }
+            let record = match outcome {
+                MapOutcome::Mapped(m) => {
+                    report.mapped += 1;
+                    shaper.mapped(m.fields)
+                }
+                MapOutcome::Failed(f) => {
+                    report.failed += 1;
+                    tracing::debug!("record {} failed to map: {}", source.id, f.reason);
+                    shaper.failed(f.raw, &f.reason)
+                }
+                MapOutcome::Filtered(_) => {
+                    report.filtered += 1;
+                    continue;
+                }
+            };
+            pending.push(record);
+            queued += 1;
+            if pending.len() == batch_size {
+                let records = std::mem::replace(&mut pending, Vec::with_capacity(batch_size));
+                send_batch(&tx, records, opts.dry_run, ctx, &mut stdout).await?;
+            }
+        }
+        if let Some(pb) = &progress {
+            pb.set_message(format!(
+                "page {} · {} fetched · {} queued for Oomnitza",
+                report.pages, report.fetched, queued
+            ));
+        }
+        if !page.has_more || limit.is_some_and(|l| queued >= l) {
+            break;
+        }
+        cursor = match page.cursor {
+            Some(c) => Some(c),
+            None => bail!(
+                "the connector said more pages follow but gave no cursor (page {})",
+                report.pages
+            ),
+        };
+    }
+    if !pending.is_empty() {
+        send_batch(&tx, pending, opts.dry_run, ctx, &mut stdout).await?;
+    }
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    Ok(())
+}
+
+/// Queues a batch, or in a dry run prints the exact payload instead.
+async fn send_batch(
+    tx: &mpsc::Sender<Batch>,
+    records: Vec<Map<String, Json>>,
+    dry_run: bool,
+    ctx: &BatchContext,
+    out: &mut impl Write,
+) -> Result<()> {
+    if dry_run {
+        serde_json::to_writer(&mut *out, &ctx.body(&records))?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    tx.send(Batch { records })
+        .await
+        .map_err(|_| anyhow!("stopped fetching: posting to Oomnitza failed"))
+}
+
+/// One fetch, retried while the vendor is rate-limiting or unavailable.
+async fn fetch_with_retries(
+    inst: &mut crate::instance::ConnectorInstance,
+    req: &FetchRequest,
+    max_retries: u32,
+    report: &mut SyncReport,
+) -> Result<crate::bindings::Page> {
+    let mut attempt = 0;
+    loop {
+        let err = match inst.fetch(req).await? {
+            Ok(page) => return Ok(page),
+            Err(e) => e,
+        };
+        let wait = match &err {
+            ConnectorError::RateLimited(r) => Some(Duration::from_secs(
+                u64::from(r.retry_after_seconds).clamp(1, 300),
+            )),
+            ConnectorError::Unavailable(_) => Some(backoff(attempt + 1)),
+            _ => None,
+        };
+        match wait {
+            Some(wait) if attempt < max_retries => {
+                attempt += 1;
+                report.vendor_retries += 1;
+                tracing::warn!(
+                    "fetching page {}: {}; retrying in {wait:?} ({attempt} of {max_retries})",
+                    report.pages + 1,
+                    describe_error(&err)
+                );
+                tokio::time::sleep(wait).await;
+            }
+            _ => {
+                return Err(anyhow!(
+                    "fetching page {} from the vendor failed: {}",
+                    report.pages + 1,
+                    describe_error(&err)
+                ))
+                .context(if report.fetched > 0 {
+                    format!(
+                        "{} records fetched before the failure were sent; the portion was not finalized",
+                        report.fetched
+                    )
+                } else {
+                    "no records were fetched".to_string()
+                });
+            }
+        }
+    }
+}
+
+/// Static parts of every bulk request of a run.
+struct BatchContext {
+    connector_version: String,
+    connector_name: String,
+    portion: String,
+    sync_field: Vec<String>,
+    preference: (bool, bool),
+    test_run: bool,
+}
+
+impl BatchContext {
+    fn body<'a>(&'a self, records: &'a [Map<String, Json>]) -> BulkRequest<'a> {
+        BulkRequest {
+            connector_version: &self.connector_version,
+            connector_name: &self.connector_name,
+            portion: &self.portion,
+            data_type: "users",
+            sync_field: &self.sync_field,
+            insert_only: self.preference.0,
+            update_only: self.preference.1,
+            test_run: self.test_run,
+            records,
+            error: None,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    sent: u64,
+    batches: u64,
+    resp: BulkResponse,
+}
+
+/// Posts batches with up to `concurrency` requests in flight. The first
+/// failure stops it: it drops the receiver, which stops the fetcher.
+async fn forward(
+    mut rx: mpsc::Receiver<Batch>,
+    client: Option<OomnitzaClient>,
+    ctx: Arc<BatchContext>,
+    concurrency: usize,
+) -> Result<Totals> {
+    let mut totals = Totals::default();
+    let Some(client) = client else {
+        // Dry run: batches never reach this task.
+        while rx.recv().await.is_some() {}
+        return Ok(totals);
+    };
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut tasks: JoinSet<Result<(u64, BulkResponse), OomnitzaError>> = JoinSet::new();
+    let mut failure: Option<OomnitzaError> = None;
+    let absorb = |r: Result<Result<(u64, BulkResponse), OomnitzaError>, tokio::task::JoinError>,
+                  totals: &mut Totals,
+                  failure: &mut Option<OomnitzaError>| match r {
+        Ok(Ok((n, resp))) => {
+            totals.sent += n;
+            totals.batches += 1;
+            totals.resp.created += resp.created;
+            totals.resp.updated += resp.updated;
+            totals.resp.unchanged += resp.unchanged;
+            totals.resp.skipped += resp.skipped;
+            totals.resp.failed += resp.failed;
+        }
+        Ok(Err(e)) => {
+            failure.get_or_insert(e);
+        }
+        Err(e) => {
+            failure.get_or_insert(OomnitzaError::Transport {
+                route: "bulk".into(),
+                message: format!("task failed: {e}"),
+            });
+        }
+    };
+    while failure.is_none() {
+        let Some(batch) = rx.recv().await else { break };
+        let permit = permits.clone().acquire_owned().await?;
+        let (client, ctx) = (client.clone(), ctx.clone());
+        tasks.spawn(async move {
+            let _permit = permit;
+            let resp = client.bulk(&ctx.body(&batch.records)).await?;
+            Ok((batch.records.len() as u64, resp))
+        });
+        while let Some(done) = tasks.try_join_next() {
+            absorb(done, &mut totals, &mut failure);
+        }
+    }
+    drop(rx);
+    while let Some(done) = tasks.join_next().await {
+        absorb(done, &mut totals, &mut failure);
+    }
+    match failure {
+        None => Ok(totals),
+        Some(e) => Err(anyhow!(e)).context(format!(
+            "posting to Oomnitza failed after {} records in {} batches",
+            totals.sent, totals.batches
+        )),
+    }
+}
+
+/// Turns mapped fields into Oomnitza JSON records, nesting `saas.*`
+/// targets into the `saas` object in "User plus SaaS user" mode.
+struct RecordShaper {
+    saas: Option<(String, String)>,
+}
+
+impl RecordShaper {
+    fn new(integration: &Integration) -> Self {
+        let cfg = &integration.config;
+        let saas = match (cfg.integration.mode, &cfg.saas) {
+            (Mode::UserPlusSaas, Some(s)) => Some((s.saas_id.clone(), s.name.clone())),
+            _ => None,
+        };
+        Self { saas }
+    }
+
+    fn mapped(&self, fields: Vec<(String, Value)>) -> Map<String, Json> {
+        let mut out = Map::with_capacity(fields.len() + 1);
+        let mut saas = Map::new();
+        for (k, v) in fields {
+            match k.strip_prefix("saas.") {
+                Some(sub) => {
+                    saas.insert(sub.to_string(), to_json(v));
+                }
+                None => {
+                    out.insert(k, to_json(v));
+                }
+            }
+        }
+        if let Some((id, name)) = &self.saas {
+            saas.insert("selected_saas_id".into(), Json::String(id.clone()));
+            saas.insert("name".into(), Json::String(name.clone()));
+            out.insert("saas".into(), Json::Object(saas));
+        }
+        out
+    }
+
+    /// A record that failed mapping is still sent, raw, with the reason.
+    fn failed(&self, raw: Vec<(String, Value)>, reason: &str) -> Map<String, Json> {
+        let mut out: Map<String, Json> = raw.into_iter().map(|(k, v)| (k, to_json(v))).collect();
+        out.insert("error".into(), Json::String(reason.to_string()));
+        out
+    }
+}
+
+pub fn to_json(v: Value) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Text(s) | Value::Timestamp(s) => Json::String(s),
+        Value::Boolean(b) => Json::Bool(b),
+        Value::Integer(i) => Json::from(i),
+        Value::TextList(l) => Json::Array(l.into_iter().map(Json::String).collect()),
+    }
+}
+
+fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
+    if !enabled {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.enable_steady_tick(Duration::from_millis(120));
+    Some(pb)
+}

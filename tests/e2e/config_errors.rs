@@ -1,0 +1,130 @@
+//! Bad or incomplete configuration and arguments: clear errors, no panics.
+
+use crate::support::{World, run_bin};
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let run = run_bin(
+        &["sync"],
+        Some(std::path::Path::new("/nonexistent/oc.toml")),
+        &[],
+    );
+    run.assert_fails_with("/nonexistent/oc.toml");
+    assert!(!run.stderr.contains("panicked"));
+}
+
+#[test]
+fn an_unknown_key_is_named() {
+    let mut world = World::new(1);
+    world.edit("batch_size = 100", "batch_sise = 100");
+    world.run(&["sync"]).assert_fails_with("batch_sise");
+}
+
+#[test]
+fn an_out_of_range_value_is_named() {
+    let mut world = World::new(1);
+    world.edit("page_size = 1000", "page_size = 0");
+    world
+        .run(&["validate"])
+        .assert_fails_with("dropbox.page_size");
+}
+
+#[test]
+fn missing_credentials_keep_the_integration_in_draft() {
+    let mut world = World::new(1);
+    world.edit(
+        "token = { file = \"secrets.toml\", key = \"dropbox_token\" }",
+        "token = { env = \"E2E_NO_SUCH_TOKEN\" }",
+    );
+    let run = world.run(&["sync"]);
+    run.assert_fails_with("draft")
+        .assert_fails_with("E2E_NO_SUCH_TOKEN");
+    assert_eq!(world.dropbox.stats().requests, 0);
+}
+
+#[test]
+fn a_mapping_without_role_email_or_unique_key_is_a_draft() {
+    let mut world = World::new(1);
+    world.append(
+        "\n[mapping]\nsync_key = [\"FIRST_NAME\"]\n[[mapping.rules]]\ntarget = \"FIRST_NAME\"\nfield = \"given_name\"\n",
+    );
+    let run = world.run(&["validate"]);
+    run.assert_fails_with("draft")
+        .assert_fails_with("Email must be mapped to USER")
+        .assert_fails_with("Email must be mapped to EMAIL")
+        .assert_fails_with("a role")
+        .assert_fails_with("sync key FIRST_NAME");
+}
+
+#[test]
+fn a_mapping_naming_an_unknown_field_is_rejected_by_the_connector() {
+    let mut world = World::new(1);
+    world.append(
+        "\n[mapping]\nsync_key = [\"EMAIL\"]\n[[mapping.rules]]\ntarget = \"USER\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"EMAIL\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"PERMISSIONS_ID\"\nconstant = 25\n[[mapping.rules]]\ntarget = \"x\"\nfield = \"shoe_size\"\n",
+    );
+    world.run(&["validate"]).assert_fails_with("shoe_size");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_world_readable_secrets_file_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let world = World::new(1);
+    let secrets = world.dir.path().join("secrets.toml");
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
+    world
+        .run(&["sync"])
+        .assert_fails_with("chmod 600")
+        .assert_no_secrets();
+}
+
+#[test]
+fn a_missing_component_says_how_to_build_it() {
+    let mut world = World::new(1);
+    world.edit("dropbox_connector.wasm", "nope.wasm");
+    world
+        .run(&["validate"])
+        .assert_fails_with("cargo build --release --target wasm32-wasip2");
+}
+
+#[test]
+fn a_pinned_hash_mismatch_is_refused() {
+    let mut world = World::new(1);
+    world.edit("[component]\n", "[component]\nsha256 = \"00ff\"\n");
+    world.run(&["validate"]).assert_fails_with("pins 00ff");
+}
+
+#[test]
+fn a_file_that_is_not_a_component_is_refused() {
+    let mut world = World::new(1);
+    let bogus = world.dir.path().join("bogus.wasm");
+    std::fs::write(&bogus, b"not wasm").unwrap();
+    let comp = crate::support::component();
+    world.edit(comp.to_str().unwrap(), bogus.to_str().unwrap());
+    world
+        .run(&["validate"])
+        .assert_fails_with("not a valid WebAssembly component");
+}
+
+#[test]
+fn a_malformed_allowlist_entry_is_named() {
+    let mut world = World::new(1);
+    world.edit(
+        "allow = [\"https://api.dropboxapi.com\"]",
+        "allow = [\"https://api.dropboxapi.com/2\"]",
+    );
+    world
+        .run(&["validate"])
+        .assert_fails_with("https://api.dropboxapi.com/2")
+        .assert_fails_with("path");
+}
+
+#[test]
+fn bad_arguments_get_usage_errors() {
+    let run = run_bin(&["sync", "--no-such-flag"], None, &[]);
+    assert_eq!(run.output.status.code(), Some(2));
+    assert!(run.stderr.contains("--no-such-flag"));
+    let run = run_bin(&["demo", "--members", "lots"], None, &[]);
+    assert_eq!(run.output.status.code(), Some(2));
+    assert!(run.stderr.contains("lots"));
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests: the real `oomnitza-connect` binary, the real Dropbox
+//! component, and the fake Dropbox and Oomnitza servers on loopback.
+//!
+//! One test binary (each links wasmtime), modules by purpose. Compiled
+//! components are cached in `target/e2e-component-cache`, so only the first
+//! test of a fresh checkout pays for compilation.
+
+mod support;
+
+mod config_errors;
+mod faults;
+mod mapping;
+mod sandbox;
+mod sync;

@@ -1,0 +1,79 @@
+//! The sandbox seen from outside: allowlist refusals and credentials.
+
+use crate::support::{DROPBOX_TOKEN, OOMNITZA_TOKEN, World};
+
+#[test]
+fn request_outside_the_allowlist_is_refused() {
+    let mut world = World::new(10);
+    world.edit(
+        "allow = [\"https://api.dropboxapi.com\"]",
+        "allow = [\"https://content.dropboxapi.com\"]",
+    );
+    let run = world.run(&["sync"]);
+    run.assert_fails_with("refused by the sandbox")
+        .assert_fails_with("https://api.dropboxapi.com/2/team/members/list_v2")
+        .assert_no_secrets();
+    assert!(
+        run.stderr.contains("1 refused by the sandbox"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(world.dropbox.stats().requests, 0, "nothing reached Dropbox");
+    assert!(world.oomnitza.portions().iter().all(|p| !p.finalized));
+    let ready = world.oomnitza.ready_portions();
+    assert_eq!(ready.len(), 1, "the failed run is reported to Oomnitza");
+    assert_eq!(ready[0]["body"]["failed"], 1);
+}
+
+#[test]
+fn token_is_added_by_the_host_for_dropbox_only() {
+    let world = World::new(1500);
+    let run = world.run(&["-vv", "sync"]);
+    run.assert_ok().assert_no_secrets();
+    let requests = world.dropbox.requests();
+    assert_eq!(requests.len(), 2);
+    for r in &requests {
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some(format!("Bearer {DROPBOX_TOKEN}").as_str())
+        );
+        assert_eq!(
+            r.headers
+                .iter()
+                .filter(|(k, _)| k == "authorization")
+                .count(),
+            1,
+            "exactly one Authorization header"
+        );
+        assert!(!r.body.contains(OOMNITZA_TOKEN));
+    }
+    // What the component produced (the records Oomnitza holds) never
+    // carries either token.
+    for u in world.oomnitza.users() {
+        let text = u.to_string();
+        assert!(!text.contains(DROPBOX_TOKEN) && !text.contains(OOMNITZA_TOKEN));
+    }
+    // The config file names where secrets are, never the secrets.
+    let cfg = std::fs::read_to_string(world.config_path()).unwrap();
+    assert!(!cfg.contains(DROPBOX_TOKEN));
+}
+
+#[test]
+fn a_wrong_dropbox_token_fails_clearly() {
+    let world = World::new(10);
+    world.dropbox.set_access_token("sl.rotated");
+    world
+        .run(&["sync"])
+        .assert_fails_with("rejected the credentials (invalid_access_token)")
+        .assert_no_secrets();
+}
+
+#[test]
+fn a_wrong_oomnitza_token_fails_clearly() {
+    let world = World::new(10);
+    world.oomnitza.set_api_token("other");
+    world
+        .run(&["sync"])
+        .assert_fails_with("Oomnitza rejected the API token")
+        .assert_no_secrets();
+}

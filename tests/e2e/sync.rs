@@ -1,0 +1,283 @@
+//! Whole syncs through the binary: sizes, preferences, modes, dry and test runs.
+
+use connector_fakes::Team;
+
+use crate::support::{World, component, run_bin};
+
+/// Runs a sync of `n` members and checks Oomnitza holds exactly them.
+fn sync_team_of(n: usize) {
+    let world = World::new(n);
+    let run = world.run(&["sync"]);
+    run.assert_ok().assert_no_secrets();
+    assert_eq!(
+        world.oomnitza.user_count(),
+        n,
+        "held users for a team of {n}"
+    );
+    assert!(
+        run.stderr.contains(&format!("fetched        {n}\n")),
+        "{}",
+        run.stderr
+    );
+    let pages = n.div_ceil(1000).max(1) as u64;
+    assert_eq!(world.dropbox.stats().pages_served, pages, "pages for {n}");
+    if n == 0 {
+        let ready = world.oomnitza.ready_portions();
+        assert_eq!(ready.len(), 1, "an empty run is reported");
+        assert_eq!(ready[0]["body"]["is_empty_run"], true);
+        assert!(world.oomnitza.portions().is_empty());
+    } else {
+        let portions = world.oomnitza.portions();
+        assert_eq!(portions.len(), 1, "one portion per run");
+        let p = &portions[0];
+        assert!(p.finalized, "the portion is finalized");
+        assert_eq!(p.records, n);
+        assert_eq!(p.created, n);
+        assert_eq!(p.batches, n.div_ceil(100));
+        assert_eq!(p.sync_field, vec!["EMAIL".to_string()]);
+    }
+    // Every member is there, by email, with its id.
+    world.dropbox.with_team(|team| {
+        for m in team.members() {
+            let held = world
+                .oomnitza
+                .user_by("EMAIL", &m.email)
+                .unwrap_or_else(|| panic!("{} not held", m.email));
+            assert_eq!(held["USER"], m.email.as_str());
+            assert_eq!(held["dropbox_user_id"], m.team_member_id.as_str());
+        }
+    });
+}
+
+#[test]
+fn syncs_an_empty_team() {
+    sync_team_of(0);
+}
+
+#[test]
+fn syncs_a_team_of_one() {
+    sync_team_of(1);
+}
+
+#[test]
+fn syncs_teams_around_the_page_size() {
+    for n in [999, 1000, 1001] {
+        sync_team_of(n);
+    }
+}
+
+#[test]
+fn syncs_a_team_of_25000() {
+    sync_team_of(25_000);
+}
+
+#[test]
+fn removed_members_are_skipped_unless_included() {
+    let mut world = World::new(400);
+    world.edit("include_removed = true", "include_removed = false");
+    world.run(&["sync"]).assert_ok();
+    let active = world
+        .dropbox
+        .with_team(|t| t.members().filter(|m| !m.status.is_removed()).count());
+    assert!(active < 400, "the team has removed members");
+    assert_eq!(world.oomnitza.user_count(), active);
+}
+
+#[test]
+fn second_sync_updates_instead_of_creating() {
+    let world = World::new(250);
+    world.run(&["sync"]).assert_ok();
+    world.run(&["sync"]).assert_ok();
+    let portions = world.oomnitza.portions();
+    assert_eq!(portions.len(), 2);
+    assert_ne!(
+        portions[0].id, portions[1].id,
+        "each run has its own portion"
+    );
+    assert_eq!(portions[1].created, 0);
+    assert_eq!(portions[1].unchanged + portions[1].updated, 250);
+    assert_eq!(world.oomnitza.user_count(), 250);
+}
+
+#[test]
+fn create_only_and_update_only_follow_the_preference() {
+    // Same seed: a team of 150 holds the first 100 of the team of 100.
+    let mut world = World::new(100);
+    world.run(&["sync"]).assert_ok();
+    world.dropbox.update_team(|t| *t = Team::generate(150, 42));
+    world.edit(
+        "preference = \"create-and-update\"",
+        "preference = \"create-only\"",
+    );
+    world.run(&["sync"]).assert_ok();
+    let p = world.oomnitza.portions().pop().unwrap();
+    assert!(p.insert_only && !p.update_only);
+    assert_eq!((p.created, p.skipped), (50, 100));
+
+    world.dropbox.update_team(|t| *t = Team::generate(200, 42));
+    world.edits.clear();
+    world.edit(
+        "preference = \"create-and-update\"",
+        "preference = \"update-only\"",
+    );
+    world.run(&["sync"]).assert_ok();
+    let p = world.oomnitza.portions().pop().unwrap();
+    assert!(!p.insert_only && p.update_only);
+    assert_eq!(p.skipped, 50, "update-only never creates");
+    assert_eq!(world.oomnitza.user_count(), 150);
+}
+
+#[test]
+fn dry_run_prints_payloads_and_sends_nothing() {
+    let world = World::new(230);
+    let run = world.run(&["sync", "--dry-run"]);
+    run.assert_ok().assert_no_secrets();
+    assert_eq!(
+        world.oomnitza.request_count(),
+        0,
+        "nothing reached Oomnitza"
+    );
+    let bodies: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a bulk payload"))
+        .collect();
+    assert_eq!(bodies.len(), 3, "230 records in batches of 100");
+    let records: usize = bodies
+        .iter()
+        .map(|b| b["records"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(records, 230);
+    assert_eq!(bodies[0]["connector_name"], "Dropbox Users");
+    assert_eq!(bodies[0]["data_type"], "users");
+    assert_eq!(bodies[0]["sync_field"], serde_json::json!(["EMAIL"]));
+    assert!(bodies[0]["portion"].as_str().unwrap().len() == 36);
+    assert!(run.stderr.contains("dry run"));
+}
+
+#[test]
+fn test_run_sends_at_most_ten_records() {
+    let world = World::new(500);
+    world.run(&["sync", "--test-run"]).assert_ok();
+    let p = world.oomnitza.portions().pop().unwrap();
+    assert!(p.test_run);
+    assert_eq!(p.records, 10);
+    assert!(p.finalized);
+    assert_eq!(world.oomnitza.user_count(), 10);
+}
+
+#[test]
+fn user_plus_saas_mode_sends_saas_accounts() {
+    let mut world = World::new(30);
+    world
+        .edit("mode = \"user-only\"", "mode = \"user-plus-saas\"")
+        .append("\n[saas]\nsaas_id = \"saas-7\"\n");
+    world.run(&["sync"]).assert_ok();
+    for u in world.oomnitza.users() {
+        let saas = &u["saas"];
+        assert_eq!(saas["selected_saas_id"], "saas-7");
+        assert_eq!(saas["name"], "Dropbox");
+        assert_eq!(saas["sync_key"], u["EMAIL"]);
+        assert!(saas["role"].is_string());
+    }
+    // User-only mode sends no saas object.
+    let plain = World::new(5);
+    plain.run(&["sync"]).assert_ok();
+    assert!(
+        plain
+            .oomnitza
+            .users()
+            .iter()
+            .all(|u| u.get("saas").is_none())
+    );
+}
+
+#[test]
+fn demo_syncs_the_whole_simulated_team() {
+    let dir = tempfile::tempdir().unwrap();
+    let comp = component();
+    let run = run_bin(
+        &[
+            "demo",
+            "--members",
+            "300",
+            "--component",
+            comp.to_str().unwrap(),
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ],
+        None,
+        &[(
+            "XDG_CACHE_HOME",
+            crate::support::cache_dir().to_str().unwrap(),
+        )],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("sent           300 in 3 batches"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("fake Oomnitza now holds 300 users"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("finalized"));
+    // The written config is a valid, complete example.
+    let cfg = dir.path().join("oomnitza-connect.toml");
+    assert!(cfg.is_file());
+}
+
+#[test]
+fn describe_lists_the_seed_fields_and_hosts() {
+    let comp = component();
+    let run = run_bin(
+        &["describe", "--component", comp.to_str().unwrap()],
+        None,
+        &[],
+    );
+    run.assert_ok();
+    for label in [
+        "Connector Sync Time",
+        "Created at Timestamp",
+        "Dropbox Account ID",
+        "Dropbox Membership Type",
+        "First Name",
+        "Last Name",
+        "Name",
+        "ID",
+        "Status",
+        "https://api.dropboxapi.com",
+        "USER",
+        "PERMISSIONS_ID",
+    ] {
+        assert!(
+            run.stdout.contains(label),
+            "describe lacks {label}:\n{}",
+            run.stdout
+        );
+    }
+    let json = run_bin(
+        &["describe", "--json", "--component", comp.to_str().unwrap()],
+        None,
+        &[],
+    );
+    json.assert_ok();
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["name"], "dropbox");
+    assert!(v["fields"].as_array().unwrap().len() >= 20);
+}
+
+#[test]
+fn validate_accepts_a_complete_config() {
+    let world = World::new(1);
+    let run = world.run(&["validate"]);
+    run.assert_ok().assert_no_secrets();
+    assert!(run.stdout.contains("is complete"));
+    assert_eq!(
+        world.dropbox.stats().requests,
+        0,
+        "validate makes no vendor calls"
+    );
+}

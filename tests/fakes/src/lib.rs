@@ -1,0 +1,20 @@
+//! Fake Dropbox and Oomnitza HTTP servers for end-to-end tests, the CLI's
+//! `demo` command and benchmarks.
+//!
+//! Both are real HTTP servers on `127.0.0.1` (each on its own thread and
+//! runtime), speak the documented wire formats including their errors, are
+//! strict about what clients send so client bugs surface, can inject faults,
+//! and record what they received for assertions. The Dropbox team is
+//! synthetic and generated on the fly ([`Team`]), so a 1,000,000-member team
+//! costs almost no memory.
+
+pub mod dropbox;
+pub mod oomnitza;
+pub mod team;
+
+mod json;
+mod server;
+
+pub use dropbox::{DropboxConfig, DropboxFault, DropboxStats, FakeDropbox, RecordedRequest};
+pub use oomnitza::{FakeOomnitza, OomnitzaConfig, OomnitzaFault, PortionLog};
+pub use team::{Member, MemberStatus, MembershipType, Name, Role, SecondaryEmail, Team, WireStyle};

@@ -1,0 +1,567 @@
+//! Drives the fake Oomnitza over real HTTP the way a connector would, to pin
+//! its behaviour: the Authorization2 check, strict bulk validation, upsert
+//! semantics per integration preference, finalize, ready portions and
+//! faults.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use connector_fakes::{FakeOomnitza, OomnitzaConfig, OomnitzaFault};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "oomnitza-api-token";
+const PORTION: &str = "6f1c4c1e-2a9b-4b5e-9d0b-6a4f2f7c9e10";
+const PORTION2: &str = "0a7d3b2e-1111-4c4c-8d8d-123456789abc";
+const PORTION3: &str = "9e2a6c1d-2222-4b4b-9c9c-abcdefabcdef";
+
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn start() -> FakeOomnitza {
+    FakeOomnitza::start(OomnitzaConfig::new(TOKEN)).expect("start")
+}
+
+async fn send(
+    server: &FakeOomnitza,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: Option<String>,
+) -> Answer {
+    let mut req = reqwest::Client::new().request(method, format!("{}{path}", server.url()));
+    if let Some(t) = token {
+        req = req.header("Authorization2", t);
+    }
+    if let Some(ct) = content_type {
+        req = req.header("Content-Type", ct);
+    }
+    if let Some(b) = body {
+        req = req.body(b);
+    }
+    let resp = req.send().await.expect("request");
+    Answer {
+        status: resp.status().as_u16(),
+        retry_after: resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string()),
+        body: resp.text().await.unwrap(),
+    }
+}
+
+async fn post(server: &FakeOomnitza, path: &str, body: &Value) -> Answer {
+    send(
+        server,
+        reqwest::Method::POST,
+        path,
+        Some(TOKEN),
+        Some("application/json; charset=utf-8"),
+        Some(body.to_string()),
+    )
+    .await
+}
+
+fn payload(portion: &str, preference: (bool, bool), records: Value) -> Value {
+    json!({
+        "connector_version": "1.2.0",
+        "connector_name": "Dropbox Users",
+        "portion": portion,
+        "data_type": "users",
+        "sync_field": ["EMAIL"],
+        "insert_only": preference.0,
+        "update_only": preference.1,
+        "test_run": false,
+        "records": records,
+        "error": null,
+    })
+}
+
+fn user(email: &str, first: &str) -> Value {
+    json!({"USER": email, "EMAIL": email, "FIRST_NAME": first, "PERMISSIONS_ID": 25})
+}
+
+fn counts(a: &Answer) -> [u64; 5] {
+    assert_eq!(a.status, 200, "{}", a.body);
+    let v = a.json();
+    ["created", "updated", "unchanged", "skipped", "failed"].map(|k| v[k].as_u64().unwrap())
+}
+
+const UPSERT: (bool, bool) = (false, false);
+const INSERT_ONLY: (bool, bool) = (true, false);
+const UPDATE_ONLY: (bool, bool) = (false, true);
+
+#[tokio::test]
+async fn authorization2_is_required_exactly() {
+    let server = start();
+    let get = |token: Option<&'static str>| {
+        let server = &server;
+        async move {
+            send(
+                server,
+                reqwest::Method::GET,
+                "/api/v2/mappings?name=AuthTest",
+                token,
+                None,
+                None,
+            )
+            .await
+        }
+    };
+    let ok = get(Some(TOKEN)).await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.json(), json!([]));
+    for bad in [None, Some("wrong"), Some("OOMNITZA-API-TOKEN")] {
+        let a = get(bad).await;
+        assert_eq!(a.status, 401, "{bad:?}");
+        assert_eq!(a.json(), json!({"errors": "Unauthorized"}));
+    }
+    // The standard Authorization header is not what Oomnitza reads.
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v2/mappings?name=AuthTest", server.url()))
+        .header("Authorization", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    // Bulk needs the token too.
+    let a = send(
+        &server,
+        reqwest::Method::POST,
+        "/api/v3/bulk",
+        None,
+        Some("application/json"),
+        Some(payload(PORTION, UPSERT, json!([])).to_string()),
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    server.set_api_token("rotated");
+    assert_eq!(get(Some(TOKEN)).await.status, 401);
+    assert_eq!(server.request_count(), 7);
+    assert_eq!(server.user_count(), 0);
+}
+
+#[tokio::test]
+async fn bulk_validation_names_the_field() {
+    let server = start();
+    let good = payload(PORTION, UPSERT, json!([user("a@x.com", "A")]));
+    let with = |key: &str, value: Value| {
+        let mut p = good.clone();
+        p[key] = value;
+        p
+    };
+    let without = |key: &str| {
+        let mut p = good.clone();
+        p.as_object_mut().unwrap().remove(key);
+        p
+    };
+    let cases = vec![
+        (with("connector_name", json!("")), "connector_name"),
+        (without("connector_name"), "connector_name"),
+        (with("portion", json!("run-1")), "portion"),
+        (with("portion", json!(12)), "portion"),
+        (with("data_type", json!("assets")), "data_type"),
+        (with("sync_field", json!([])), "sync_field"),
+        (with("sync_field", json!("EMAIL")), "sync_field"),
+        (with("sync_field", json!([1])), "sync_field"),
+        (with("insert_only", json!("false")), "insert_only"),
+        (without("update_only"), "update_only"),
+        (with("test_run", json!(null)), "test_run"),
+        (
+            {
+                let mut p = good.clone();
+                p["insert_only"] = json!(true);
+                p["update_only"] = json!(true);
+                p
+            },
+            "insert_only and update_only",
+        ),
+        (with("records", json!({})), "records"),
+        (with("records", json!([1])), "records[0]"),
+        (without("records"), "records"),
+        (with("error", json!(5)), "error"),
+        (with("extra", json!(1)), "extra"),
+        (json!([]), "JSON object"),
+    ];
+    for (body, needle) in cases {
+        let a = post(&server, "/api/v3/bulk", &body).await;
+        assert_eq!(a.status, 400, "{needle}: {}", a.body);
+        let msg = a.json()["errors"].as_str().unwrap().to_string();
+        assert!(msg.contains(needle), "{needle}: {msg}");
+    }
+    let a = send(
+        &server,
+        reqwest::Method::POST,
+        "/api/v3/bulk",
+        Some(TOKEN),
+        Some("application/json"),
+        Some("{not json".into()),
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    for ct in [None, Some("text/plain")] {
+        let a = send(
+            &server,
+            reqwest::Method::POST,
+            "/api/v3/bulk",
+            Some(TOKEN),
+            ct,
+            Some(good.to_string()),
+        )
+        .await;
+        assert_eq!(a.status, 415);
+    }
+    assert_eq!(server.user_count(), 0);
+    assert!(server.portions().is_empty());
+    // And the good one goes through.
+    assert_eq!(
+        counts(&post(&server, "/api/v3/bulk", &good).await),
+        [1, 0, 0, 0, 0]
+    );
+    let a = send(
+        &server,
+        reqwest::Method::GET,
+        "/api/v3/nothing",
+        Some(TOKEN),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 404);
+}
+
+#[tokio::test]
+async fn create_and_update_upserts() {
+    let server = start();
+    let batch1 = json!([
+        user("a@x.com", "A"),
+        user("b@x.com", "B"),
+        user("c@x.com", "C")
+    ]);
+    let a = post(&server, "/api/v3/bulk", &payload(PORTION, UPSERT, batch1)).await;
+    assert_eq!(a.json()["portion"], PORTION);
+    assert_eq!(counts(&a), [3, 0, 0, 0, 0]);
+    let mut changed = user("b@x.com", "Bee");
+    changed.as_object_mut().unwrap().remove("PERMISSIONS_ID");
+    let batch2 = json!([user("a@x.com", "A"), changed, user("d@x.com", "D")]);
+    assert_eq!(
+        counts(&post(&server, "/api/v3/bulk", &payload(PORTION, UPSERT, batch2)).await),
+        [1, 1, 1, 0, 0]
+    );
+    assert_eq!(server.user_count(), 4);
+    // Updates merge: fields the record does not carry are kept.
+    let b = server.user_by("EMAIL", "b@x.com").unwrap();
+    assert_eq!(b["FIRST_NAME"], "Bee");
+    assert_eq!(b["PERMISSIONS_ID"], 25);
+    let emails: Vec<Value> = server.users().iter().map(|u| u["EMAIL"].clone()).collect();
+    assert_eq!(emails, ["a@x.com", "b@x.com", "c@x.com", "d@x.com"]);
+    assert!(server.user_by("EMAIL", "z@x.com").is_none());
+    assert_eq!(
+        server.user_by("PERMISSIONS_ID", "25").unwrap()["EMAIL"],
+        "a@x.com"
+    );
+
+    let log = server.portion(PORTION).unwrap();
+    assert_eq!(log.batches, 2);
+    assert_eq!(log.records, 6);
+    assert_eq!(
+        (
+            log.created,
+            log.updated,
+            log.unchanged,
+            log.skipped,
+            log.failed
+        ),
+        (4, 1, 1, 0, 0)
+    );
+    assert_eq!(log.connector_name, "Dropbox Users");
+    assert_eq!(log.sync_field, ["EMAIL"]);
+    assert!(!log.finalized && !log.test_run && !log.insert_only && !log.update_only);
+}
+
+#[tokio::test]
+async fn insert_only_and_update_only() {
+    let server = start();
+    let seed = json!([user("a@x.com", "A"), user("b@x.com", "B")]);
+    post(&server, "/api/v3/bulk", &payload(PORTION, UPSERT, seed)).await;
+
+    let batch = json!([user("a@x.com", "Changed"), user("n@x.com", "New")]);
+    assert_eq!(
+        counts(
+            &post(
+                &server,
+                "/api/v3/bulk",
+                &payload(PORTION2, INSERT_ONLY, batch.clone())
+            )
+            .await
+        ),
+        [1, 0, 0, 1, 0]
+    );
+    assert_eq!(
+        server.user_by("EMAIL", "a@x.com").unwrap()["FIRST_NAME"],
+        "A"
+    );
+    assert_eq!(server.user_count(), 3);
+
+    let batch = json!([
+        user("a@x.com", "Changed"),
+        user("m@x.com", "Missing"),
+        user("b@x.com", "B")
+    ]);
+    assert_eq!(
+        counts(
+            &post(
+                &server,
+                "/api/v3/bulk",
+                &payload(PORTION3, UPDATE_ONLY, batch)
+            )
+            .await
+        ),
+        [0, 1, 1, 1, 0]
+    );
+    assert_eq!(
+        server.user_by("EMAIL", "a@x.com").unwrap()["FIRST_NAME"],
+        "Changed"
+    );
+    assert!(server.user_by("EMAIL", "m@x.com").is_none());
+    let logs = server.portions();
+    assert_eq!(logs.len(), 3);
+    assert!(logs[1].insert_only && logs[2].update_only);
+
+    // A portion keeps its preference: a batch with another one is refused.
+    let a = post(
+        &server,
+        "/api/v3/bulk",
+        &payload(PORTION3, UPSERT, json!([])),
+    )
+    .await;
+    assert_eq!(a.status, 400);
+}
+
+#[tokio::test]
+async fn failed_records_are_counted_not_applied() {
+    let server = start();
+    let mut no_email = user("x@x.com", "X");
+    no_email.as_object_mut().unwrap().remove("EMAIL");
+    let mut null_email = user("y@x.com", "Y");
+    null_email["EMAIL"] = Value::Null;
+    let mut empty_email = user("z@x.com", "Z");
+    empty_email["EMAIL"] = json!("");
+    let mut mapping_failed = user("e@x.com", "E");
+    mapping_failed["error"] = json!("Failed to convert field FIRST_NAME");
+    let mut ok_with_null_error = user("ok@x.com", "Ok");
+    ok_with_null_error["error"] = Value::Null;
+    let mut saas_user = user("s@x.com", "S");
+    saas_user["saas"] =
+        json!({"sync_key": "dbmid:AAx", "selected_saas_id": "123", "name": "Dropbox"});
+    let mut bad_saas = user("t@x.com", "T");
+    bad_saas["saas"] = json!({"name": "Dropbox"});
+    let batch = json!([
+        no_email,
+        null_email,
+        empty_email,
+        mapping_failed,
+        ok_with_null_error,
+        saas_user,
+        bad_saas
+    ]);
+    let mut body = payload(PORTION, UPSERT, batch);
+    body["error"] = json!("2 members could not be read");
+    assert_eq!(
+        counts(&post(&server, "/api/v3/bulk", &body).await),
+        [2, 0, 0, 0, 5]
+    );
+    assert_eq!(server.user_count(), 2);
+    let ok = server.user_by("EMAIL", "ok@x.com").unwrap();
+    assert!(ok.get("error").is_none());
+    assert_eq!(
+        server.user_by("EMAIL", "s@x.com").unwrap()["saas"]["sync_key"],
+        "dbmid:AAx"
+    );
+
+    let log = server.portion(PORTION).unwrap();
+    assert_eq!(log.failed, 5);
+    let errors = log.errors.join("\n");
+    assert!(
+        errors.contains("portion error: 2 members could not be read"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("record 1: missing sync field value: EMAIL"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("record 3: missing sync field value: EMAIL"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("record 4: Failed to convert field FIRST_NAME"),
+        "{errors}"
+    );
+    assert!(errors.contains("record 7: saas.sync_key"), "{errors}");
+}
+
+#[tokio::test]
+async fn finalize_and_ready_portions() {
+    let server = start();
+    post(
+        &server,
+        "/api/v3/bulk",
+        &payload(PORTION, UPSERT, json!([user("a@x.com", "A")])),
+    )
+    .await;
+    let path = format!("/api/v3/bulk/{PORTION}/finalize");
+    assert_eq!(post(&server, &path, &json!({"x": 1})).await.status, 400);
+    let a = post(&server, &path, &json!({})).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(server.portion(PORTION).unwrap().finalized);
+    assert_eq!(post(&server, &path, &json!({})).await.status, 400);
+    let a = post(
+        &server,
+        "/api/v3/bulk",
+        &payload(PORTION, UPSERT, json!([user("b@x.com", "B")])),
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    assert!(a.json()["errors"].as_str().unwrap().contains("finalized"));
+    assert_eq!(server.user_count(), 1);
+    let a = post(
+        &server,
+        &format!("/api/v3/bulk/{PORTION2}/finalize"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(a.status, 404);
+
+    let failed = json!({
+        "correlation_id": PORTION2,
+        "failed": 1,
+        "error_message": "Dropbox answered 401",
+        "test_run": false,
+        "error_type": "Fatal Error",
+    });
+    let empty = json!({"correlation_id": PORTION3, "is_empty_run": true});
+    let ready = "/api/v3/bulk/Dropbox%20Users/add_ready_portion";
+    assert_eq!(post(&server, ready, &failed).await.status, 200);
+    assert_eq!(post(&server, ready, &empty).await.status, 200);
+    for bad in [
+        json!({"failed": 1, "error_message": "x", "test_run": false}),
+        json!({"correlation_id": PORTION2, "failed": 2, "error_message": "x"}),
+        json!({"correlation_id": PORTION2, "failed": 1}),
+        json!({"correlation_id": PORTION2, "failed": 1, "error_message": "x", "error_type": "Oops"}),
+        json!({"correlation_id": PORTION2, "is_empty_run": false}),
+        json!({"correlation_id": PORTION2, "is_empty_run": true, "extra": 1}),
+        json!({"correlation_id": PORTION2}),
+    ] {
+        let a = post(&server, ready, &bad).await;
+        assert_eq!(a.status, 400, "{bad}");
+    }
+    let logged = server.ready_portions();
+    assert_eq!(
+        logged,
+        vec![
+            json!({"connector": "Dropbox Users", "body": failed}),
+            json!({"connector": "Dropbox Users", "body": empty}),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn test_runs_are_capped() {
+    let server = start();
+    let records: Vec<Value> = (0..11).map(|i| user(&format!("u{i}@x.com"), "U")).collect();
+    let mut body = payload(PORTION, UPSERT, json!(records[..10]));
+    body["test_run"] = json!(true);
+    assert_eq!(
+        counts(&post(&server, "/api/v3/bulk", &body).await),
+        [10, 0, 0, 0, 0]
+    );
+    assert!(server.portion(PORTION).unwrap().test_run);
+    body["records"] = json!([records[10]]);
+    assert_eq!(post(&server, "/api/v3/bulk", &body).await.status, 400);
+}
+
+#[tokio::test]
+async fn faults_apply_nothing() {
+    let server = start();
+    let body = payload(PORTION, UPSERT, json!([user("a@x.com", "A")]));
+    server.inject(OomnitzaFault::ServerError(503), 1);
+    server.inject(OomnitzaFault::RateLimited { retry_after: 3 }, 1);
+    server.inject(OomnitzaFault::Unauthorized, 1);
+    // An invalid request does not use up a fault.
+    assert_eq!(post(&server, "/api/v3/bulk", &json!({})).await.status, 400);
+    assert_eq!(server.pending_faults(), 3);
+
+    assert_eq!(post(&server, "/api/v3/bulk", &body).await.status, 503);
+    let a = post(&server, "/api/v3/bulk", &body).await;
+    assert_eq!(a.status, 429);
+    assert_eq!(a.retry_after.as_deref(), Some("3"));
+    let a = post(&server, "/api/v3/bulk", &body).await;
+    assert_eq!(a.status, 401);
+    assert_eq!(server.user_count(), 0);
+    assert!(server.portions().is_empty());
+
+    server.inject(OomnitzaFault::Slow(Duration::from_millis(200)), 1);
+    let t = Instant::now();
+    assert_eq!(
+        counts(&post(&server, "/api/v3/bulk", &body).await),
+        [1, 0, 0, 0, 0]
+    );
+    assert!(t.elapsed() >= Duration::from_millis(200));
+
+    // Finalize is subject to faults too.
+    let path = format!("/api/v3/bulk/{PORTION}/finalize");
+    server.inject(OomnitzaFault::ServerError(500), 2);
+    assert_eq!(post(&server, &path, &json!({})).await.status, 500);
+    assert_eq!(post(&server, &path, &json!({})).await.status, 500);
+    assert!(!server.portion(PORTION).unwrap().finalized);
+    assert_eq!(post(&server, &path, &json!({})).await.status, 200);
+    assert!(server.portion(PORTION).unwrap().finalized);
+}
+
+#[tokio::test]
+async fn request_delay_and_bulk_volume() {
+    let mut config = OomnitzaConfig::new(TOKEN);
+    config.request_delay = Duration::from_millis(50);
+    let server = FakeOomnitza::start(config).unwrap();
+    let t = Instant::now();
+    for batch in 0..20 {
+        let records: Vec<Value> = (0..100)
+            .map(|i| user(&format!("u{}@x.com", batch * 100 + i), "U"))
+            .collect();
+        let a = post(
+            &server,
+            "/api/v3/bulk",
+            &payload(PORTION, UPSERT, json!(records)),
+        )
+        .await;
+        assert_eq!(counts(&a), [100, 0, 0, 0, 0]);
+    }
+    assert!(t.elapsed() >= Duration::from_millis(1000));
+    assert_eq!(server.user_count(), 2000);
+    // Re-keyed lookups on another field build their index lazily.
+    assert_eq!(
+        server.user_by("USER", "u1999@x.com").unwrap()["EMAIL"],
+        "u1999@x.com"
+    );
+    let mut by_user = payload(PORTION2, UPSERT, json!([user("u5@x.com", "Five")]));
+    by_user["sync_field"] = json!(["USER"]);
+    assert_eq!(
+        counts(&post(&server, "/api/v3/bulk", &by_user).await),
+        [0, 1, 0, 0, 0]
+    );
+    assert_eq!(
+        server.user_by("EMAIL", "u5@x.com").unwrap()["FIRST_NAME"],
+        "Five"
+    );
+    server.shutdown().await;
+}
