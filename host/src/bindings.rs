@@ -6,6 +6,7 @@ wasmtime::component::bindgen!({
     world: "oomnitza:connector/user-connector",
     path: "../wit",
     exports: { default: async },
+    additional_derives: [PartialEq],
 });
 
 pub use exports::oomnitza::connector::types::{

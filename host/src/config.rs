@@ -176,12 +176,29 @@ pub struct VendorConfig {
     /// declared origin itself (`https://api.dropboxapi.com`).
     #[serde(default)]
     pub url: Option<String>,
-    /// The access token, from the environment or a secrets file.
+    /// A long-lived access token, from the environment or a secrets file.
     pub token: Option<SecretSource>,
+    /// Or OAuth 2 with a refresh token: the host fetches short-lived
+    /// access tokens itself.
+    #[serde(default)]
+    pub oauth: Option<OAuthConfig>,
     #[serde(default = "default_page_size")]
     pub page_size: u32,
     #[serde(default)]
     pub include_removed: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    pub client_id: String,
+    /// Absent for PKCE apps.
+    #[serde(default)]
+    pub client_secret: Option<SecretSource>,
+    pub refresh_token: SecretSource,
+    /// Default: `<dropbox url>/oauth2/token`.
+    #[serde(default)]
+    pub token_url: Option<String>,
 }
 
 fn default_page_size() -> u32 {
@@ -229,6 +246,12 @@ pub struct SandboxConfig {
     /// the origins its manifest declares.
     #[serde(default)]
     pub allow: Option<Vec<String>>,
+    /// Let requests reach loopback addresses (local fakes, tests).
+    #[serde(default)]
+    pub allow_loopback: bool,
+    /// Let requests reach private, CGNAT and link-local addresses.
+    #[serde(default)]
+    pub allow_private_networks: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -247,6 +270,14 @@ pub struct LimitsConfig {
     /// Retries of a rate-limited or unavailable vendor call before the run fails.
     #[serde(default = "LimitsConfig::default_retries")]
     pub max_retries: u32,
+    #[serde(default = "LimitsConfig::default_response")]
+    pub max_response_mib: u64,
+    #[serde(default = "LimitsConfig::default_request_body")]
+    pub max_request_body_kib: u64,
+    #[serde(default = "LimitsConfig::default_requests_per_call")]
+    pub max_requests_per_call: u32,
+    #[serde(default = "LimitsConfig::default_concurrent")]
+    pub max_concurrent_requests: u32,
 }
 
 impl LimitsConfig {
@@ -268,6 +299,18 @@ impl LimitsConfig {
     fn default_retries() -> u32 {
         5
     }
+    fn default_response() -> u64 {
+        64
+    }
+    fn default_request_body() -> u64 {
+        1024
+    }
+    fn default_requests_per_call() -> u32 {
+        100
+    }
+    fn default_concurrent() -> u32 {
+        8
+    }
 }
 
 impl Default for LimitsConfig {
@@ -279,6 +322,10 @@ impl Default for LimitsConfig {
             first_byte_timeout_secs: Self::default_first_byte(),
             between_bytes_timeout_secs: Self::default_between(),
             max_retries: Self::default_retries(),
+            max_response_mib: Self::default_response(),
+            max_request_body_kib: Self::default_request_body(),
+            max_requests_per_call: Self::default_requests_per_call(),
+            max_concurrent_requests: Self::default_concurrent(),
         }
     }
 }
@@ -408,8 +455,41 @@ impl Config {
         if self.integration.mode == Mode::UserPlusSaas && self.saas.is_none() {
             bail!("integration.mode = \"user-plus-saas\" needs a [saas] table with saas_id");
         }
-        if self.limits.call_timeout_secs == 0 || self.limits.max_memory_mib == 0 {
-            bail!("limits.call_timeout_secs and limits.max_memory_mib must be positive");
+        let l = &self.limits;
+        for (key, v) in [
+            ("limits.call_timeout_secs", l.call_timeout_secs),
+            ("limits.max_memory_mib", l.max_memory_mib as u64),
+            ("limits.max_response_mib", l.max_response_mib),
+            ("limits.max_request_body_kib", l.max_request_body_kib),
+            (
+                "limits.max_requests_per_call",
+                u64::from(l.max_requests_per_call),
+            ),
+            (
+                "limits.max_concurrent_requests",
+                u64::from(l.max_concurrent_requests),
+            ),
+            ("limits.connect_timeout_secs", l.connect_timeout_secs),
+            ("limits.first_byte_timeout_secs", l.first_byte_timeout_secs),
+            (
+                "limits.between_bytes_timeout_secs",
+                l.between_bytes_timeout_secs,
+            ),
+        ] {
+            if v == 0 {
+                bail!("{key} must be positive");
+            }
+        }
+        if self.dropbox.token.is_some() && self.dropbox.oauth.is_some() {
+            bail!(
+                "give dropbox.token (a long-lived token) or [dropbox.oauth] (a refresh token), not both"
+            );
+        }
+        if let Some(o) = &self.dropbox.oauth
+            && let Some(u) = &o.token_url
+        {
+            url::Url::parse(u)
+                .with_context(|| format!("dropbox.oauth.token_url = {u:?} is not a URL"))?;
         }
         if let Some(m) = &self.mapping {
             m.to_spec()?;

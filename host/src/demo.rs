@@ -165,6 +165,7 @@ batch_size = 100
 
 [sandbox]
 allow = ["https://api.dropboxapi.com"]
+allow_loopback = true              # the fakes listen on 127.0.0.1; real deployments leave this off
 
 # No [mapping]: the connector's smart mapping (see `oomnitza-connect describe`).
 "#,

@@ -18,7 +18,7 @@ use crate::bindings::{
     SourceRecord, UserConnector, UserRef, Value,
 };
 use crate::engine::{EPOCH_TICK, LoadedComponent};
-use crate::sandbox::{HostState, Limits, OutboundHooks, OutboundPolicy, new_store};
+use crate::sandbox::{CallBudget, HostState, Limits, OutboundHooks, OutboundPolicy, new_store};
 
 pub struct ConnectorInstance {
     store: Store<HostState>,
@@ -27,6 +27,9 @@ pub struct ConnectorInstance {
     poisoned: bool,
     /// Number of fields in the manifest, to check record shapes.
     field_count: usize,
+    /// Actions the manifest declares; others are refused unsent.
+    actions: Vec<String>,
+    budget: Arc<CallBudget>,
 }
 
 impl ConnectorInstance {
@@ -37,7 +40,8 @@ impl ConnectorInstance {
         limits: Limits,
     ) -> Result<Self> {
         let engine = component.pre.engine();
-        let mut store = new_store(engine, OutboundHooks::new(policy), &limits);
+        let budget = Arc::new(CallBudget::default());
+        let mut store = new_store(engine, OutboundHooks::new(policy, budget.clone()), &limits);
         store.set_epoch_deadline(ticks(limits.call_timeout));
         let bindings = component
             .pre
@@ -51,6 +55,8 @@ impl ConnectorInstance {
             limits,
             poisoned: false,
             field_count: 0,
+            actions: vec![],
+            budget,
         })
     }
 
@@ -65,7 +71,14 @@ impl ConnectorInstance {
         }
         let limit = self.limits.call_timeout;
         self.store.set_epoch_deadline(ticks(limit));
+        self.budget.reset();
         let result = tokio::time::timeout(limit, call(&self.bindings, &mut self.store)).await;
+        // A breached request limit ends the call whatever the guest made of
+        // the refusal: it must not carry on as if nothing happened.
+        if let Some(breach) = self.budget.take_breach() {
+            self.poisoned = true;
+            bail!("connector `{what}` stopped: {breach}");
+        }
         match result {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(trap)) => {
@@ -97,6 +110,7 @@ impl ConnectorInstance {
             })
             .await?;
         self.field_count = m.fields.len();
+        self.actions = m.actions.iter().map(|a| a.name.clone()).collect();
         Ok(m)
     }
 
@@ -107,6 +121,14 @@ impl ConnectorInstance {
             })
             .await?;
         if let Ok(page) = &page {
+            if page.records.len() > req.page_size as usize {
+                self.poisoned = true;
+                bail!(
+                    "connector returned {} records for a page of at most {}",
+                    page.records.len(),
+                    req.page_size
+                );
+            }
             self.check_records(&page.records)?;
         }
         Ok(page)
@@ -143,12 +165,34 @@ impl ConnectorInstance {
         targets: &[UserRef],
         params: &[(String, Value)],
     ) -> Result<Result<Vec<Result<ActionResult, ConnectorError>>, ConnectorError>> {
-        self.guarded("action", async |b, s| {
-            b.oomnitza_connector_connector()
-                .call_action(s, name, targets, params)
-                .await
-        })
-        .await
+        if !self.actions.iter().any(|a| a == name) {
+            bail!(
+                "action `{name}` is not declared in the component's manifest (declared: {}); refusing to call it",
+                if self.actions.is_empty() {
+                    "none".to_string()
+                } else {
+                    self.actions.join(", ")
+                }
+            );
+        }
+        let out = self
+            .guarded("action", async |b, s| {
+                b.oomnitza_connector_connector()
+                    .call_action(s, name, targets, params)
+                    .await
+            })
+            .await?;
+        if let Ok(results) = &out
+            && results.len() != targets.len()
+        {
+            self.poisoned = true;
+            bail!(
+                "connector `action` returned {} results for {} targets",
+                results.len(),
+                targets.len()
+            );
+        }
+        Ok(out)
     }
 
     /// Every record must carry one value per catalog field.

@@ -14,11 +14,11 @@ use wasmtime_wasi_http::RequestOptions;
 
 use crate::bindings::{ConnectorError, CredentialKind, Manifest, MappingSpec, RuleSource};
 use crate::config::{Config, Mode};
-use crate::credentials::Secret;
+use crate::credentials::{Bearer, OAuthRefresher, Secret, SecretSource};
 use crate::engine::{LoadedComponent, default_cache_dir, load_component, new_engine};
 use crate::instance::ConnectorInstance;
 use crate::sandbox::policy::{Allowlist, Target};
-use crate::sandbox::{Limits, OutboundPolicy, Route};
+use crate::sandbox::{AddressPolicy, Limits, OutboundPolicy, Route};
 
 pub struct Integration {
     pub config: Config,
@@ -47,13 +47,8 @@ pub async fn load_manifest(config: &Config) -> Result<(Engine, LoadedComponent, 
         config.component.sha256.as_deref(),
         cache.as_deref(),
     )?;
-    let policy = Arc::new(OutboundPolicy {
-        allowed: Allowlist::default(),
-        routes: vec![],
-        bearer: vec![],
-        timeouts: OutboundPolicy::default_timeouts(),
-        stats: Default::default(),
-    });
+    // `describe` makes no HTTP calls: an empty allowlist.
+    let policy = Arc::new(OutboundPolicy::new(Allowlist::default()));
     let mut inst = ConnectorInstance::new(&component, policy, limits(config)).await?;
     let manifest = inst.describe().await?;
     Ok((engine, component, manifest))
@@ -94,7 +89,7 @@ impl Integration {
                 },
             }
         };
-        let dropbox_token = load("dropbox", &config.dropbox.token, &mut missing);
+        let dropbox_bearer = dropbox_bearer(&config, &mut missing);
         let oomnitza_token = load("oomnitza", &config.oomnitza.token, &mut missing);
         if !missing.is_empty() {
             bail!(
@@ -103,7 +98,7 @@ impl Integration {
                 missing.join("\n  - ")
             );
         }
-        let policy = build_policy(&config, &manifest, dropbox_token)?;
+        let policy = build_policy(&config, &manifest, dropbox_bearer)?;
         let limits = limits(&config);
 
         // A spec the connector rejects fails here, before any HTTP call.
@@ -131,6 +126,71 @@ impl Integration {
         inst.describe().await?;
         Ok(inst)
     }
+}
+
+/// Loads one secret, or notes why it is missing.
+fn load_secret(
+    config: &Config,
+    key: &str,
+    src: Option<&SecretSource>,
+    missing: &mut Vec<String>,
+) -> Option<Secret> {
+    match src {
+        None => {
+            missing.push(format!("credentials: {key} is not configured"));
+            None
+        }
+        Some(s) => match s.load(&config.base_dir) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                missing.push(format!("credentials: {key} ({s}): {e}"));
+                None
+            }
+        },
+    }
+}
+
+/// The Dropbox credential: a long-lived token, or an OAuth refresher.
+fn dropbox_bearer(config: &Config, missing: &mut Vec<String>) -> Option<Bearer> {
+    let Some(o) = &config.dropbox.oauth else {
+        return load_secret(
+            config,
+            "dropbox.token",
+            config.dropbox.token.as_ref(),
+            missing,
+        )
+        .map(Bearer::Static);
+    };
+    let refresh = load_secret(
+        config,
+        "dropbox.oauth.refresh_token",
+        Some(&o.refresh_token),
+        missing,
+    );
+    let secret = match &o.client_secret {
+        Some(src) => Some(load_secret(
+            config,
+            "dropbox.oauth.client_secret",
+            Some(src),
+            missing,
+        )?),
+        None => None,
+    };
+    let base = config
+        .dropbox
+        .url
+        .clone()
+        .unwrap_or_else(|| "https://api.dropboxapi.com".into());
+    let token_url = o
+        .token_url
+        .clone()
+        .unwrap_or_else(|| format!("{}/oauth2/token", base.trim_end_matches('/')));
+    Some(Bearer::OAuth(Arc::new(OAuthRefresher::new(
+        token_url,
+        o.client_id.clone(),
+        secret,
+        refresh?,
+    ))))
 }
 
 /// Every mandatory item the configuration lacks (the seed's "Draft" state).
@@ -192,7 +252,7 @@ const UNIQUE_SOURCE_FIELDS: [&str; 4] = ["email", "team_member_id", "account_id"
 fn build_policy(
     config: &Config,
     manifest: &Manifest,
-    dropbox_token: Option<Secret>,
+    dropbox_bearer: Option<Bearer>,
 ) -> Result<Arc<OutboundPolicy>> {
     let declared_entries: Vec<&str> = manifest.hosts.iter().map(|h| h.origin.as_str()).collect();
     let declared = Allowlist::parse(&declared_entries)
@@ -231,15 +291,23 @@ fn build_policy(
             });
         }
         if host.credential == CredentialKind::Oauth2Bearer
-            && let Some(t) = &dropbox_token
+            && let Some(t) = &dropbox_bearer
         {
             bearer.push((origin, t.clone()));
         }
     }
+    let l = &config.limits;
     Ok(Arc::new(OutboundPolicy {
-        allowed,
         routes,
         bearer,
+        addresses: AddressPolicy {
+            allow_loopback: config.sandbox.allow_loopback,
+            allow_private: config.sandbox.allow_private_networks,
+        },
+        max_request_bytes: l.max_request_body_kib << 10,
+        max_response_bytes: l.max_response_mib << 20,
+        max_requests_per_call: l.max_requests_per_call,
+        max_concurrent_requests: l.max_concurrent_requests,
         timeouts: RequestOptions {
             connect_timeout: Some(Duration::from_secs(config.limits.connect_timeout_secs)),
             first_byte_timeout: Some(Duration::from_secs(config.limits.first_byte_timeout_secs)),
@@ -247,7 +315,7 @@ fn build_policy(
                 config.limits.between_bytes_timeout_secs,
             )),
         },
-        stats: Default::default(),
+        ..OutboundPolicy::new(allowed)
     }))
 }
 

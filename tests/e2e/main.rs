@@ -9,6 +9,7 @@ mod support;
 
 mod config_errors;
 mod faults;
+mod library;
 mod mapping;
 mod sandbox;
 mod sync;

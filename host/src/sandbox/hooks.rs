@@ -11,18 +11,21 @@
 //!    set nor read `Authorization`, `Cookie`, `Proxy-Authorization` or
 //!    `Authorization2`: they are forbidden headers for the guest.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::header::{AUTHORIZATION, COOKIE, HOST, HeaderName, HeaderValue, PROXY_AUTHORIZATION};
+use http_body_util::{BodyExt, Full, Limited};
 use wasmtime_wasi_http::{
     DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody,
     WasiHttpHooks,
 };
 
+use super::net::AddressPolicy;
 use super::policy::{Allowlist, Target, redact_url};
-use crate::credentials::Secret;
+use super::send::{SendError, send};
+use crate::credentials::{Bearer, OAuthError};
 
 /// Headers a guest may never set: the credential headers the host owns.
 const CREDENTIAL_HEADERS: [&str; 5] = [
@@ -48,21 +51,46 @@ pub struct Route {
 pub struct OutboundStats {
     pub requests: AtomicU64,
     pub denied: AtomicU64,
+    /// Requests sent again after a refreshed access token.
+    pub credential_retries: AtomicU64,
 }
 
-/// The policy for one connector: what it may reach and with which
-/// credential. Shared (read-only) by every instance of a run.
+/// The policy for one connector: what it may reach, with which credential,
+/// within which limits. Shared (read-only) by every instance of a run.
 #[derive(Debug)]
 pub struct OutboundPolicy {
     pub allowed: Allowlist,
     pub routes: Vec<Route>,
-    /// Bearer tokens, each bound to exactly one origin.
-    pub bearer: Vec<(Target, Secret)>,
+    /// Credentials, each bound to exactly one origin.
+    pub bearer: Vec<(Target, Bearer)>,
+    /// What resolved addresses may be (loopback, private networks).
+    pub addresses: AddressPolicy,
     pub timeouts: RequestOptions,
+    pub max_request_bytes: u64,
+    pub max_response_bytes: u64,
+    pub max_requests_per_call: u32,
+    pub max_concurrent_requests: u32,
     pub stats: Arc<OutboundStats>,
 }
 
 impl OutboundPolicy {
+    /// A policy allowing `allowed`, with the default limits and nothing
+    /// else: no routes, no credentials, public addresses only.
+    pub fn new(allowed: Allowlist) -> Self {
+        Self {
+            allowed,
+            routes: vec![],
+            bearer: vec![],
+            addresses: AddressPolicy::default(),
+            timeouts: Self::default_timeouts(),
+            max_request_bytes: 1 << 20,
+            max_response_bytes: 64 << 20,
+            max_requests_per_call: 100,
+            max_concurrent_requests: 8,
+            stats: Default::default(),
+        }
+    }
+
     /// Timeouts applied when the config names none.
     pub fn default_timeouts() -> RequestOptions {
         RequestOptions {
@@ -71,24 +99,86 @@ impl OutboundPolicy {
             between_bytes_timeout: Some(Duration::from_secs(30)),
         }
     }
+
+    /// A credential failure that ends the run (e.g. `invalid_grant`).
+    pub fn credential_failure(&self) -> Option<OAuthError> {
+        self.bearer.iter().find_map(|(_, b)| match b {
+            Bearer::OAuth(r) => r.fatal(),
+            Bearer::Static(_) => None,
+        })
+    }
+}
+
+/// Per-call accounting of one instance's requests. A breach is recorded
+/// here and turned into the call's error by the instance.
+#[derive(Debug, Default)]
+pub struct CallBudget {
+    requests: AtomicU32,
+    in_flight: AtomicU32,
+    breach: Mutex<Option<String>>,
+}
+
+impl CallBudget {
+    /// Starts a new call.
+    pub fn reset(&self) {
+        self.requests.store(0, Ordering::Relaxed);
+        if let Ok(mut b) = self.breach.lock() {
+            *b = None;
+        }
+    }
+
+    /// The limit the call breached, if any.
+    pub fn take_breach(&self) -> Option<String> {
+        self.breach.lock().ok().and_then(|mut b| b.take())
+    }
+
+    fn breach(&self, what: String) {
+        tracing::warn!("sandbox: {what}");
+        if let Ok(mut b) = self.breach.lock() {
+            b.get_or_insert(what);
+        }
+    }
+}
+
+/// Holds one of the in-flight slots until dropped.
+struct InFlight(Arc<CallBudget>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The [`WasiHttpHooks`] of one store.
 pub struct OutboundHooks {
     policy: Arc<OutboundPolicy>,
+    budget: Arc<CallBudget>,
 }
 
+type SendFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
 impl OutboundHooks {
-    pub fn new(policy: Arc<OutboundPolicy>) -> Self {
-        Self { policy }
+    pub fn new(policy: Arc<OutboundPolicy>, budget: Arc<CallBudget>) -> Self {
+        Self { policy, budget }
     }
 
-    /// Applies the policy to a request: `Err` to deny it, else the request
-    /// to send (routed, with its credential).
+    /// Applies the allowlist and routing to a request: `Err` to deny it,
+    /// else the request to send (routed, credential headers stripped) and
+    /// the credential to attach.
     pub fn prepare(
         &self,
         mut request: http::Request<WasiBody>,
-    ) -> Result<http::Request<WasiBody>, String> {
+    ) -> Result<(http::Request<WasiBody>, Option<Bearer>), String> {
         let uri = request.uri().clone();
         let shown = redact_url(&uri);
         let target = match Target::from_uri(&uri) {
@@ -100,12 +190,12 @@ impl OutboundHooks {
         for name in CREDENTIAL_HEADERS {
             headers.remove(name);
         }
-        if let Some((_, token)) = self.policy.bearer.iter().find(|(o, _)| *o == target) {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-                .map_err(|_| "the configured token is not a valid header value".to_string())?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
+        let bearer = self
+            .policy
+            .bearer
+            .iter()
+            .find(|(o, _)| *o == target)
+            .map(|(_, b)| b.clone());
         if let Some(route) = self.policy.routes.iter().find(|r| r.origin == target) {
             let mut parts = uri.into_parts();
             parts.scheme = Some(route.upstream.clone());
@@ -116,8 +206,122 @@ impl OutboundHooks {
                 .map_err(|e| format!("{shown}: bad upstream authority: {e}"))?;
             request.headers_mut().insert(HOST, host);
         }
-        Ok(request)
+        Ok((request, bearer))
     }
+}
+
+/// Sends a prepared request under the budget: buffers the body (capped),
+/// attaches the credential, and on `expired_access_token` refreshes it and
+/// sends once more, transparently to the component.
+async fn send_guarded(
+    policy: Arc<OutboundPolicy>,
+    budget: Arc<CallBudget>,
+    request: http::Request<WasiBody>,
+    bearer: Option<Bearer>,
+    timeouts: RequestOptions,
+) -> Result<http::Response<WasiBody>, HttpError> {
+    let n = budget.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    if n > policy.max_requests_per_call {
+        budget.breach(format!(
+            "the component made more than {} requests in one call (limits.max_requests_per_call)",
+            policy.max_requests_per_call
+        ));
+        policy.stats.denied.fetch_add(1, Ordering::Relaxed);
+        return Err(HttpError::HttpRequestDenied);
+    }
+    let concurrent = budget.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    let _slot = InFlight(budget.clone());
+    if concurrent > policy.max_concurrent_requests {
+        budget.breach(format!(
+            "the component had more than {} requests in flight (limits.max_concurrent_requests)",
+            policy.max_concurrent_requests
+        ));
+        policy.stats.denied.fetch_add(1, Ordering::Relaxed);
+        return Err(HttpError::HttpRequestDenied);
+    }
+
+    let (parts, body) = request.into_parts();
+    let cap = policy.max_request_bytes;
+    let body = match Limited::new(body, cap as usize).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            budget.breach(format!(
+                "the component sent a request body over the cap of {} KiB (limits.max_request_body_kib)",
+                cap >> 10
+            ));
+            return Err(HttpError::HttpRequestBodySize(Some(cap)));
+        }
+        Err(e) => return Err(HttpError::InternalError(Some(format!("request body: {e}")))),
+    };
+
+    let mut refreshed = false;
+    loop {
+        let mut req = http::Request::new(Full::new(body.clone()));
+        *req.method_mut() = parts.method.clone();
+        *req.uri_mut() = parts.uri.clone();
+        *req.headers_mut() = parts.headers.clone();
+        let mut generation = 0;
+        if let Some(b) = &bearer {
+            let (token, gen_) = b.current().await.map_err(credential_error)?;
+            generation = gen_;
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    HttpError::InternalError(Some("the token is not a valid header value".into()))
+                })?;
+            value.set_sensitive(true);
+            req.headers_mut().insert(AUTHORIZATION, value);
+        }
+        let response = match send(req, policy.addresses, timeouts, policy.max_response_bytes).await
+        {
+            Ok(r) => r,
+            Err(SendError::Refused(why)) => {
+                policy.stats.denied.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    "sandbox refused outgoing request to {}: {why}",
+                    redact_url(&parts.uri)
+                );
+                return Err(HttpError::HttpRequestDenied);
+            }
+            Err(SendError::Http(e)) => return Err(e),
+        };
+        let Some(Bearer::OAuth(refresher)) = &bearer else {
+            return Ok(response);
+        };
+        if response.status() != http::StatusCode::UNAUTHORIZED || refreshed {
+            return Ok(response);
+        }
+        // Read the (small) 401 body to see whether the token expired; hand
+        // it on unchanged otherwise.
+        let (rparts, rbody) = response.into_parts();
+        let rbytes = Limited::new(rbody, 64 << 10)
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        if !rbytes.windows(20).any(|w| w == b"expired_access_token") {
+            let body = Full::new(rbytes)
+                .map_err(|never| match never {})
+                .boxed_unsync();
+            return Ok(http::Response::from_parts(rparts, body));
+        }
+        tracing::debug!("access token expired; refreshing and retrying once");
+        refresher
+            .refresh_after(generation)
+            .await
+            .map_err(credential_error)?;
+        policy
+            .stats
+            .credential_retries
+            .fetch_add(1, Ordering::Relaxed);
+        refreshed = true;
+    }
+}
+
+fn credential_error(e: OAuthError) -> HttpError {
+    tracing::error!("{e}");
+    HttpError::InternalError(Some(
+        "the host could not obtain a credential for this origin".into(),
+    ))
 }
 
 impl WasiHttpHooks for OutboundHooks {
@@ -136,50 +340,40 @@ impl WasiHttpHooks for OutboundHooks {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = Result<
-                    (
-                        http::Response<WasiBody>,
-                        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-                    ),
-                    HttpError,
-                >,
-            > + Send,
-    > {
-        let stats = self.policy.stats.clone();
-        stats.requests.fetch_add(1, Ordering::Relaxed);
+    ) -> SendFuture {
+        let policy = self.policy.clone();
+        let budget = self.budget.clone();
+        policy.stats.requests.fetch_add(1, Ordering::Relaxed);
         let prepared = self.prepare(request);
-        // The host's timeouts bound the guest's: a guest may ask for less.
-        let ours = self.policy.timeouts;
-        let opts = RequestOptions {
-            connect_timeout: min_opt(
-                ours.connect_timeout,
-                options.and_then(|o| o.connect_timeout),
-            ),
-            first_byte_timeout: min_opt(
-                ours.first_byte_timeout,
-                options.and_then(|o| o.first_byte_timeout),
-            ),
-            between_bytes_timeout: min_opt(
-                ours.between_bytes_timeout,
-                options.and_then(|o| o.between_bytes_timeout),
-            ),
-        };
         Box::new(async move {
-            let request = match prepared {
-                Ok(r) => r,
+            let (request, bearer) = match prepared {
+                Ok(p) => p,
                 Err(why) => {
-                    stats.denied.fetch_add(1, Ordering::Relaxed);
+                    policy.stats.denied.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!("sandbox refused outgoing request to {why}");
                     return Err(HttpError::HttpRequestDenied);
                 }
             };
-            use http_body_util::BodyExt;
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, Some(opts)).await?;
+            // The host's timeouts bound the guest's: a guest may ask for less.
+            let ours = policy.timeouts;
+            let timeouts = RequestOptions {
+                connect_timeout: min_opt(
+                    ours.connect_timeout,
+                    options.and_then(|o| o.connect_timeout),
+                ),
+                first_byte_timeout: min_opt(
+                    ours.first_byte_timeout,
+                    options.and_then(|o| o.first_byte_timeout),
+                ),
+                between_bytes_timeout: min_opt(
+                    ours.between_bytes_timeout,
+                    options.and_then(|o| o.between_bytes_timeout),
+                ),
+            };
+            let response = send_guarded(policy, budget, request, bearer, timeouts).await?;
             Ok((
-                res.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+                response,
+                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
             ))
         })
     }
@@ -195,6 +389,7 @@ fn min_opt(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::Secret;
     use http_body_util::{BodyExt, Empty};
 
     fn policy() -> Arc<OutboundPolicy> {
@@ -204,15 +399,13 @@ mod tests {
             port: 443,
         };
         Arc::new(OutboundPolicy {
-            allowed: Allowlist::parse(&["https://api.dropboxapi.com"]).unwrap(),
             routes: vec![Route {
                 origin: origin.clone(),
                 upstream: http::uri::Scheme::HTTP,
                 upstream_authority: "127.0.0.1:9".parse().unwrap(),
             }],
-            bearer: vec![(origin, Secret::new("tok".into()))],
-            timeouts: OutboundPolicy::default_timeouts(),
-            stats: Default::default(),
+            bearer: vec![(origin, Bearer::Static(Secret::new("tok".into())))],
+            ..OutboundPolicy::new(Allowlist::parse(&["https://api.dropboxapi.com"]).unwrap())
         })
     }
 
@@ -230,22 +423,24 @@ mod tests {
 
     #[test]
     fn allowed_request_is_routed_with_host_credential() {
-        let hooks = OutboundHooks::new(policy());
-        let req = hooks
+        let hooks = OutboundHooks::new(policy(), Default::default());
+        let (req, bearer) = hooks
             .prepare(request("https://api.dropboxapi.com/2/team/members/list_v2"))
             .unwrap();
         assert_eq!(
             req.uri().to_string(),
             "http://127.0.0.1:9/2/team/members/list_v2"
         );
-        assert_eq!(req.headers()[AUTHORIZATION], "Bearer tok");
+        // The guest's own Authorization is gone; the host attaches its own
+        // credential when it sends.
+        assert!(req.headers().get(AUTHORIZATION).is_none());
+        assert!(matches!(bearer, Some(Bearer::Static(s)) if s.expose() == "tok"));
         assert_eq!(req.headers()[HOST], "127.0.0.1:9");
-        assert_eq!(req.headers().get_all(AUTHORIZATION).iter().count(), 1);
     }
 
     #[test]
     fn denied_request_names_the_url_without_query() {
-        let hooks = OutboundHooks::new(policy());
+        let hooks = OutboundHooks::new(policy(), Default::default());
         let err = hooks
             .prepare(request("https://evil.example/steal?token=x"))
             .unwrap_err();
@@ -259,13 +454,13 @@ mod tests {
     #[test]
     fn host_header_does_not_decide() {
         // The URI says evil; a Host header claiming Dropbox changes nothing.
-        let hooks = OutboundHooks::new(policy());
+        let hooks = OutboundHooks::new(policy(), Default::default());
         assert!(hooks.prepare(request("http://127.0.0.1:9/2/x")).is_err());
     }
 
     #[test]
     fn credential_headers_are_forbidden_to_the_guest() {
-        let mut hooks = OutboundHooks::new(policy());
+        let mut hooks = OutboundHooks::new(policy(), Default::default());
         let f = hooks.forbidden_header_filter();
         for h in [
             "authorization",

@@ -8,16 +8,19 @@
 //! credential the component never sees.
 
 pub mod hooks;
+pub mod net;
 pub mod policy;
+mod send;
 
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-pub use hooks::{OutboundHooks, OutboundPolicy, OutboundStats, Route};
+pub use hooks::{CallBudget, OutboundHooks, OutboundPolicy, OutboundStats, Route};
+pub use net::AddressPolicy;
 
 /// Per-call resource limits.
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +46,41 @@ pub struct HostState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: OutboundHooks,
-    limits: StoreLimits,
+    limits: MemoryCap,
+}
+
+/// Caps an instance's linear memory (and tables), with an error that names
+/// the limit so the operator knows which setting to change.
+struct MemoryCap {
+    max_bytes: usize,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            return Err(wasmtime::Error::msg(format!(
+                "the component tried to grow its memory to {} MiB, over the limit of {} MiB (limits.max_memory_mib)",
+                desired >> 20,
+                self.max_bytes >> 20
+            )));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold function references; no connector needs a million.
+        Ok(desired <= 1_000_000)
+    }
 }
 
 impl HostState {
@@ -59,10 +96,9 @@ impl HostState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.max_memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: MemoryCap {
+                max_bytes: limits.max_memory_bytes,
+            },
         }
     }
 }

@@ -10,20 +10,26 @@
 //! exercise the client's retry and error paths. Pages are written straight
 //! into a string from the generated [`Team`], so serving a 1,000,000-member
 //! team costs little memory and time.
+//!
+//! With an [`OAuthApp`] configured it also serves the OAuth 2 token endpoint
+//! (`POST /oauth2/token`, refresh-token grant) and accepts the short-lived
+//! access tokens it issues until they expire on the fake's own clock (see
+//! [`FakeDropbox::advance_clock`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 
+use crate::form;
 use crate::json::{b64_decode, b64_encode, push_str};
 use crate::server::{
     Server, all_headers, header_str, is_json_content_type, json_text, json_value, kind, lock, read,
@@ -47,6 +53,10 @@ pub struct DropboxConfig {
     pub page_delay: Duration,
     /// Upper bound of the accepted `limit` (and its default). Dropbox: 1000.
     pub max_limit: u32,
+    /// The OAuth 2 app whose refresh token `POST /oauth2/token` exchanges
+    /// for short-lived access tokens; `None` (the default): every token
+    /// request is refused with `invalid_client`.
+    pub oauth: Option<OAuthApp>,
 }
 
 impl DropboxConfig {
@@ -58,6 +68,41 @@ impl DropboxConfig {
             style: WireStyle::default(),
             page_delay: Duration::ZERO,
             max_limit: DEFAULT_MAX_LIMIT,
+            oauth: None,
+        }
+    }
+}
+
+/// Dropbox's lifetime of a short-lived access token: four hours.
+pub const DEFAULT_EXPIRES_IN: u32 = 14_400;
+
+/// An OAuth 2 app registered with the fake, and the refresh token it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthApp {
+    /// The app key (`client_id`).
+    pub client_id: String,
+    /// The app secret; `None` for a PKCE (public) app, which must then send
+    /// no `client_secret` at all.
+    pub client_secret: Option<String>,
+    /// The one refresh token the token endpoint accepts (until
+    /// [`FakeDropbox::revoke_refresh_token`]).
+    pub refresh_token: String,
+    /// Lifetime of each issued access token, in seconds (default 14400).
+    pub expires_in: u32,
+}
+
+impl OAuthApp {
+    /// `expires_in` 14400 (four hours, as Dropbox).
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: Option<&str>,
+        refresh_token: impl Into<String>,
+    ) -> OAuthApp {
+        OAuthApp {
+            client_id: client_id.into(),
+            client_secret: client_secret.map(str::to_string),
+            refresh_token: refresh_token.into(),
+            expires_in: DEFAULT_EXPIRES_IN,
         }
     }
 }
@@ -86,6 +131,14 @@ pub enum DropboxFault {
     Slow(Duration),
     /// 409 `invalid_cursor`.
     InvalidCursor,
+    /// 302 with this `Location` and an empty body.
+    Redirect(String),
+    /// 200 `application/json`: a valid page padded with spaces (before its
+    /// closing brace) to this many bytes; a smaller size gives the bare page.
+    HugeBody(usize),
+    /// 200 with a normal page whose `cursor` holds the request's
+    /// `Authorization` header value, as a server reflecting credentials would.
+    EchoAuthorization,
 }
 
 /// One request as the server received it.
@@ -146,6 +199,15 @@ impl FakeDropbox {
             requests: Mutex::new(Vec::new()),
             stats: Mutex::new(DropboxStats::default()),
             summaries: AtomicU64::new(0),
+            oauth: Mutex::new(OAuthState {
+                app: config.oauth,
+                revoked: false,
+                issued: Vec::new(),
+            }),
+            token_delay: Mutex::new(Duration::ZERO),
+            token_requests: AtomicU64::new(0),
+            token_key: RandomState::new(),
+            clock_offset: Mutex::new(Duration::ZERO),
         });
         let router = Router::new()
             .fallback(handle)
@@ -198,6 +260,47 @@ impl FakeDropbox {
         lock(&self.shared.stats).clone()
     }
 
+    /// Makes every access token issued so far expired (tokens issued later
+    /// are fresh). The configured static token is unaffected.
+    pub fn expire_access_tokens(&self) {
+        let now = self.shared.now();
+        for issued in &mut lock(&self.shared.oauth).issued {
+            issued.expires_at = issued.expires_at.min(now);
+        }
+    }
+
+    /// Later refreshes get `invalid_grant`; issued access tokens stay valid
+    /// until they expire.
+    pub fn revoke_refresh_token(&self) {
+        lock(&self.shared.oauth).revoked = true;
+    }
+
+    /// Sleep this long before answering each token-endpoint request (to
+    /// test that clients collapse concurrent refreshes).
+    pub fn set_token_endpoint_delay(&self, delay: Duration) {
+        *lock(&self.shared.token_delay) = delay;
+    }
+
+    /// How many requests reached `/oauth2/token` (any method or outcome).
+    pub fn token_requests(&self) -> u64 {
+        self.shared.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// Every access token issued by the token endpoint, oldest first.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.shared.oauth)
+            .issued
+            .iter()
+            .map(|i| i.token.clone())
+            .collect()
+    }
+
+    /// Moves the fake's clock (used only for access-token expiry) forward,
+    /// so tests can let tokens expire without sleeping.
+    pub fn advance_clock(&self, by: Duration) {
+        *lock(&self.shared.clock_offset) += by;
+    }
+
     /// Reads the served team.
     pub fn with_team<R>(&self, f: impl FnOnce(&Team) -> R) -> R {
         f(&read(&self.shared.team))
@@ -229,6 +332,32 @@ struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     stats: Mutex<DropboxStats>,
     summaries: AtomicU64,
+    oauth: Mutex<OAuthState>,
+    token_delay: Mutex<Duration>,
+    token_requests: AtomicU64,
+    /// Keys the randomness of issued access tokens.
+    token_key: RandomState,
+    /// Added to `Instant::now()` (see [`FakeDropbox::advance_clock`]).
+    clock_offset: Mutex<Duration>,
+}
+
+struct OAuthState {
+    app: Option<OAuthApp>,
+    revoked: bool,
+    issued: Vec<IssuedToken>,
+}
+
+struct IssuedToken {
+    token: String,
+    expires_at: Instant,
+}
+
+/// What a request's bearer token is worth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenState {
+    Valid,
+    Expired,
+    Invalid,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -296,6 +425,7 @@ impl Shared {
         body: &[u8],
     ) -> (Response, Option<usize>) {
         let route = match path {
+            "/oauth2/token" => return (self.token_endpoint(method, headers, body).await, None),
             "/2/team/members/list_v2" => Route::List,
             "/2/team/members/list/continue_v2" => Route::Continue,
             _ => {
@@ -327,11 +457,20 @@ impl Shared {
                 None,
             );
         }
-        if !self.authorized(headers) {
-            return (
-                self.error(StatusCode::UNAUTHORIZED, "invalid_access_token"),
-                None,
-            );
+        match self.authorized(headers) {
+            TokenState::Valid => {}
+            TokenState::Expired => {
+                return (
+                    self.error(StatusCode::UNAUTHORIZED, "expired_access_token"),
+                    None,
+                );
+            }
+            TokenState::Invalid => {
+                return (
+                    self.error(StatusCode::UNAUTHORIZED, "invalid_access_token"),
+                    None,
+                );
+            }
         }
         if !is_json_content_type(headers) {
             let got = header_str(headers, "content-type").unwrap_or_default();
@@ -359,7 +498,7 @@ impl Shared {
             lock(&self.stats).faults_applied += 1;
             match fault {
                 DropboxFault::Slow(delay) => tokio::time::sleep(delay).await,
-                fault => return (self.fault_response(fault, position), None),
+                fault => return (self.fault_response(fault, position, headers), None),
             }
         }
         if !self.page_delay.is_zero() {
@@ -369,13 +508,143 @@ impl Shared {
         (json_text(StatusCode::OK, page), Some(count))
     }
 
-    fn authorized(&self, headers: &HeaderMap) -> bool {
-        let token = read(&self.token);
-        headers
+    /// The configured static token is always valid; an issued one until it
+    /// expires; anything else is invalid.
+    fn authorized(&self, headers: &HeaderMap) -> TokenState {
+        let Some(presented) = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| t == token.as_str())
+        else {
+            return TokenState::Invalid;
+        };
+        if presented == read(&self.token).as_str() {
+            return TokenState::Valid;
+        }
+        let now = self.now();
+        match lock(&self.oauth)
+            .issued
+            .iter()
+            .find(|i| i.token == presented)
+        {
+            Some(issued) if now < issued.expires_at => TokenState::Valid,
+            Some(_) => TokenState::Expired,
+            None => TokenState::Invalid,
+        }
+    }
+
+    /// The fake's clock.
+    fn now(&self) -> Instant {
+        Instant::now() + *lock(&self.clock_offset)
+    }
+
+    /// `POST /oauth2/token` with the refresh-token grant.
+    async fn token_endpoint(&self, method: &Method, headers: &HeaderMap, body: &[u8]) -> Response {
+        self.token_requests.fetch_add(1, Ordering::SeqCst);
+        let delay = *lock(&self.token_delay);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if method != Method::POST {
+            return oauth_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                &format!("expected POST, got {method}"),
+            );
+        }
+        match self.refresh(headers, body) {
+            Ok((token, expires_in)) => json_value(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "access_token": token,
+                    "token_type": "bearer",
+                    "expires_in": expires_in,
+                }),
+            ),
+            Err((error, description)) => oauth_error(StatusCode::BAD_REQUEST, error, &description),
+        }
+    }
+
+    /// Checks a refresh request; the new access token and its lifetime, or
+    /// the OAuth error code and description.
+    fn refresh(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(String, u32), (&'static str, String)> {
+        let invalid_request = |msg: String| ("invalid_request", msg);
+        if !is_form_content_type(headers) {
+            let got = header_str(headers, "content-type").unwrap_or_default();
+            return Err(invalid_request(format!(
+                "Content-Type must be application/x-www-form-urlencoded, got \"{got}\""
+            )));
+        }
+        let pairs = form::parse(body).map_err(invalid_request)?;
+        let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
+        for (name, value) in &pairs {
+            if fields.insert(name, value).is_some() {
+                return Err(invalid_request(format!(
+                    "parameter \"{name}\" is given more than once"
+                )));
+            }
+        }
+        let required = |name: &str| {
+            fields
+                .get(name)
+                .copied()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| invalid_request(format!("missing required parameter \"{name}\"")))
+        };
+        let grant_type = required("grant_type")?;
+        if grant_type != "refresh_token" {
+            return Err(invalid_request(format!(
+                "unsupported grant_type \"{grant_type}\"; expected \"refresh_token\""
+            )));
+        }
+        let refresh_token = required("refresh_token")?;
+        let client_id = required("client_id")?;
+        let secret = fields.get("client_secret").copied();
+
+        let mut oauth = lock(&self.oauth);
+        let invalid_client = |msg: &str| ("invalid_client", msg.to_string());
+        let Some(app) = oauth.app.as_ref().filter(|a| a.client_id == client_id) else {
+            return Err(invalid_client("unknown client_id"));
+        };
+        match (&app.client_secret, secret) {
+            (Some(_), None) => return Err(invalid_client("missing client_secret")),
+            (Some(expected), Some(got)) if expected != got => {
+                return Err(invalid_client("invalid client_secret"));
+            }
+            (None, Some(_)) => {
+                return Err(invalid_client(
+                    "this app has no client_secret (PKCE); none may be sent",
+                ));
+            }
+            _ => {}
+        }
+        if oauth.revoked || app.refresh_token != refresh_token {
+            return Err((
+                "invalid_grant",
+                "refresh token is invalid or revoked".to_string(),
+            ));
+        }
+        let expires_in = app.expires_in;
+        let token = self.new_access_token(oauth.issued.len() as u64);
+        oauth.issued.push(IssuedToken {
+            token: token.clone(),
+            expires_at: self.now() + Duration::from_secs(u64::from(expires_in)),
+        });
+        Ok((token, expires_in))
+    }
+
+    /// `sl.` and 32 unpredictable base64url characters.
+    fn new_access_token(&self, serial: u64) -> String {
+        let mut bytes = [0u8; 24];
+        for (k, chunk) in bytes.chunks_mut(8).enumerate() {
+            let word = self.token_key.hash_one((serial, k, self.nonce));
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        format!("sl.{}", b64_encode(&bytes))
     }
 
     /// A Dropbox JSON error: `{"error_summary": "<tag>/...", "error": {".tag": tag}}`.
@@ -502,7 +771,12 @@ impl Shared {
         Some(fault)
     }
 
-    fn fault_response(&self, fault: DropboxFault, position: Position) -> Response {
+    fn fault_response(
+        &self,
+        fault: DropboxFault,
+        position: Position,
+        headers: &HeaderMap,
+    ) -> Response {
         match fault {
             DropboxFault::ExpiredToken => {
                 self.error(StatusCode::UNAUTHORIZED, "expired_access_token")
@@ -556,6 +830,28 @@ impl Shared {
             }
             DropboxFault::BadRequest(msg) => text(StatusCode::BAD_REQUEST, msg),
             DropboxFault::InvalidCursor => self.error(StatusCode::CONFLICT, "invalid_cursor"),
+            DropboxFault::Redirect(location) => match HeaderValue::from_str(&location) {
+                Ok(location) => (
+                    StatusCode::FOUND,
+                    [(header::LOCATION, location)],
+                    Body::empty(),
+                )
+                    .into_response(),
+                Err(_) => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "fake: the injected Location is not a valid header value",
+                ),
+            },
+            DropboxFault::HugeBody(size) => {
+                let (page, _) = self.render_page(position);
+                json_bytes(pad_page(page, size))
+            }
+            DropboxFault::EchoAuthorization => {
+                let auth = header_str(headers, "authorization").unwrap_or_default();
+                let team = read(&self.team);
+                let (page, _) = render_page(&team, &self.style, position, |_| auth);
+                json_text(StatusCode::OK, page)
+            }
             // Handled by the caller; answer normally should it get here.
             DropboxFault::Slow(_) => json_text(StatusCode::OK, self.render_page(position).0),
         }
@@ -615,6 +911,53 @@ fn render_page(
     }
     out.push('}');
     (out, count)
+}
+
+/// `page` (a JSON object) with spaces inserted before its closing brace so
+/// that it is `size` bytes long (unchanged if it is already that long).
+fn pad_page(page: String, size: usize) -> Vec<u8> {
+    let mut bytes = page.into_bytes();
+    if bytes.len() < size {
+        let close = bytes.pop();
+        bytes.reserve_exact(size - bytes.len());
+        bytes.resize(size - 1, b' ');
+        bytes.extend(close);
+    }
+    bytes
+}
+
+fn json_bytes(body: Vec<u8>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(body),
+    )
+        .into_response()
+}
+
+/// An OAuth 2 error body (RFC 6749 section 5.2).
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    json_value(
+        status,
+        &serde_json::json!({"error": error, "error_description": description}),
+    )
+}
+
+/// `application/x-www-form-urlencoded`, optionally with `charset=utf-8`.
+fn is_form_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut parts = value.split(';');
+    let media = parts.next().unwrap_or_default().trim();
+    media.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        && parts.all(|p| {
+            let p: String = p.chars().filter(|c| !c.is_whitespace()).collect();
+            p.eq_ignore_ascii_case("charset=utf-8") || p.eq_ignore_ascii_case("charset=\"utf-8\"")
+        })
 }
 
 fn parse_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, String> {

@@ -12,9 +12,12 @@ pub mod dropbox;
 pub mod oomnitza;
 pub mod team;
 
+mod form;
 mod json;
 mod server;
 
-pub use dropbox::{DropboxConfig, DropboxFault, DropboxStats, FakeDropbox, RecordedRequest};
+pub use dropbox::{
+    DropboxConfig, DropboxFault, DropboxStats, FakeDropbox, OAuthApp, RecordedRequest,
+};
 pub use oomnitza::{FakeOomnitza, OomnitzaConfig, OomnitzaFault, PortionLog};
 pub use team::{Member, MemberStatus, MembershipType, Name, Role, SecondaryEmail, Team, WireStyle};

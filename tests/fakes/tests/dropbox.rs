@@ -7,12 +7,19 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use connector_fakes::team::Role;
-use connector_fakes::{DropboxConfig, DropboxFault, FakeDropbox, MemberStatus, Team, WireStyle};
+use connector_fakes::{
+    DropboxConfig, DropboxFault, FakeDropbox, MemberStatus, OAuthApp, Team, WireStyle,
+};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "sl.test-token";
 const LIST: &str = "/2/team/members/list_v2";
 const CONTINUE: &str = "/2/team/members/list/continue_v2";
+const TOKEN_PATH: &str = "/oauth2/token";
+const FORM: &str = "application/x-www-form-urlencoded";
+const CLIENT_ID: &str = "app-key";
+const SECRET: &str = "app-secret";
+const REFRESH: &str = "rt-refresh";
 
 struct Answer {
     status: u16,
@@ -660,4 +667,382 @@ fn works_without_a_caller_runtime() {
             .status()
     });
     assert_eq!(status.as_u16(), 200);
+}
+
+// ---------------------------------------------------------------------------
+// OAuth 2 refresh
+
+fn start_oauth(app: OAuthApp) -> FakeDropbox {
+    let mut config = DropboxConfig::new(Team::generate(10, 1), TOKEN);
+    config.oauth = Some(app);
+    FakeDropbox::start(config).expect("start")
+}
+
+fn confidential() -> OAuthApp {
+    OAuthApp::new(CLIENT_ID, Some(SECRET), REFRESH)
+}
+
+async fn token_raw(server: &FakeDropbox, body: &str) -> Answer {
+    post_raw(server, TOKEN_PATH, None, Some(FORM), body).await
+}
+
+fn refresh_body() -> String {
+    format!(
+        "grant_type=refresh_token&refresh_token={REFRESH}&client_id={CLIENT_ID}&client_secret={SECRET}"
+    )
+}
+
+/// A successful refresh; returns the new access token.
+async fn refresh(server: &FakeDropbox) -> String {
+    let a = token_raw(server, &refresh_body()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.content_type, "application/json");
+    let v = a.json();
+    let keys: HashSet<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        HashSet::from(["access_token", "token_type", "expires_in"])
+    );
+    assert_eq!(v["token_type"], "bearer");
+    let token = v["access_token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("sl.") && token.len() > 20, "{token}");
+    token
+}
+
+/// Lists with this bearer token; the status and, if not 200, the error tag.
+async fn list_with(server: &FakeDropbox, token: &str) -> (u16, Option<String>) {
+    let a = post_raw(
+        server,
+        LIST,
+        Some(&format!("Bearer {token}")),
+        Some("application/json"),
+        "{}",
+    )
+    .await;
+    let tag = (a.status != 200).then(|| a.error_tag());
+    (a.status, tag)
+}
+
+fn oauth_error(a: &Answer) -> String {
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.content_type, "application/json");
+    let v = a.json();
+    assert!(
+        v["error_description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "{v}"
+    );
+    v["error"].as_str().expect("error").to_string()
+}
+
+#[tokio::test]
+async fn oauth_refresh_issues_tokens_valid_until_expiry() {
+    let server = start_oauth(confidential());
+    let a = token_raw(&server, &refresh_body()).await;
+    assert_eq!(a.json()["expires_in"], 14_400);
+    let first = a.json()["access_token"].as_str().unwrap().to_string();
+    let second = refresh(&server).await;
+    assert_ne!(first, second);
+    assert_eq!(server.issued_tokens(), [first.clone(), second.clone()]);
+    assert_eq!(server.token_requests(), 2);
+
+    // Issued tokens and the static token are all accepted.
+    for token in [first.as_str(), second.as_str(), TOKEN] {
+        assert_eq!(list_with(&server, token).await, (200, None));
+    }
+    // Just before expiry still valid, at expiry expired; unknown stays invalid.
+    server.advance_clock(Duration::from_secs(14_399));
+    assert_eq!(list_with(&server, &first).await.0, 200);
+    server.advance_clock(Duration::from_secs(1));
+    for token in [&first, &second] {
+        assert_eq!(
+            list_with(&server, token).await,
+            (401, Some("expired_access_token".into()))
+        );
+    }
+    assert_eq!(
+        list_with(&server, "sl.unknown").await,
+        (401, Some("invalid_access_token".into()))
+    );
+    assert_eq!(list_with(&server, TOKEN).await, (200, None));
+    // A refresh after expiry gives a fresh token.
+    let third = refresh(&server).await;
+    assert_eq!(list_with(&server, &third).await, (200, None));
+
+    // Token requests are recorded like any other, secrets included.
+    let recorded: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == TOKEN_PATH)
+        .collect();
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded[0].method, "POST");
+    assert_eq!(recorded[0].body, refresh_body());
+    assert_eq!(recorded[0].header("content-type"), Some(FORM));
+    assert_eq!(server.stats().by_status.get(&401), Some(&3));
+}
+
+#[tokio::test]
+async fn expire_access_tokens_and_custom_lifetime() {
+    let mut app = confidential();
+    app.expires_in = 60;
+    let server = start_oauth(app);
+    let a = token_raw(&server, &refresh_body()).await;
+    assert_eq!(a.json()["expires_in"], 60);
+    let old = a.json()["access_token"].as_str().unwrap().to_string();
+    server.advance_clock(Duration::from_secs(59));
+    assert_eq!(list_with(&server, &old).await.0, 200);
+    server.advance_clock(Duration::from_secs(1));
+    assert_eq!(list_with(&server, &old).await.0, 401);
+
+    let a = refresh(&server).await;
+    let b = refresh(&server).await;
+    assert_eq!(list_with(&server, &a).await.0, 200);
+    server.expire_access_tokens();
+    for token in [&a, &b] {
+        assert_eq!(
+            list_with(&server, token).await,
+            (401, Some("expired_access_token".into()))
+        );
+    }
+    // Only tokens issued before the call expire; the static token never.
+    let c = refresh(&server).await;
+    assert_eq!(list_with(&server, &c).await.0, 200);
+    assert_eq!(list_with(&server, TOKEN).await.0, 200);
+    assert_eq!(server.issued_tokens().len(), 4);
+}
+
+#[tokio::test]
+async fn oauth_request_and_client_errors() {
+    let server = start_oauth(confidential());
+    let g = "grant_type=refresh_token";
+    let r = format!("refresh_token={REFRESH}");
+    let c = format!("client_id={CLIENT_ID}");
+    let s = format!("client_secret={SECRET}");
+    let cases: Vec<(String, &str)> = vec![
+        (format!("{r}&{c}&{s}"), "invalid_request"),
+        (
+            format!("grant_type=authorization_code&{r}&{c}&{s}"),
+            "invalid_request",
+        ),
+        (format!("grant_type=&{r}&{c}&{s}"), "invalid_request"),
+        (format!("{g}&{c}&{s}"), "invalid_request"),
+        (format!("{g}&{r}&{s}"), "invalid_request"),
+        (format!("{g}&{r}&{c}&{s}&{s}"), "invalid_request"),
+        (format!("{g}&{r}&{c}&client_secret=%zz"), "invalid_request"),
+        (String::new(), "invalid_request"),
+        (format!("{g}&{r}&client_id=other&{s}"), "invalid_client"),
+        (format!("{g}&{r}&{c}"), "invalid_client"),
+        (format!("{g}&{r}&{c}&client_secret=wrong"), "invalid_client"),
+        (format!("{g}&{r}&{c}&client_secret="), "invalid_client"),
+        // Request and client errors come before the grant check.
+        (format!("{g}&refresh_token=nope&{c}"), "invalid_client"),
+        (format!("{g}&refresh_token=nope&{c}&{s}"), "invalid_grant"),
+    ];
+    for (body, expected) in &cases {
+        let a = token_raw(&server, body).await;
+        assert_eq!(oauth_error(&a), *expected, "{body}: {}", a.body);
+    }
+    // Form encoding only: JSON or a missing Content-Type is refused.
+    for ct in [Some("application/json"), None] {
+        let a = post_raw(&server, TOKEN_PATH, None, ct, &refresh_body()).await;
+        assert_eq!(oauth_error(&a), "invalid_request");
+    }
+    let a = reqwest::Client::new()
+        .get(format!("{}{TOKEN_PATH}", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.status().as_u16(), 405);
+    // A charset parameter and any parameter order are fine.
+    let a = post_raw(
+        &server,
+        TOKEN_PATH,
+        None,
+        Some("application/x-www-form-urlencoded; charset=UTF-8"),
+        &format!("{s}&{c}&{r}&{g}"),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+
+    // Revoked: later refreshes get invalid_grant, with Dropbox's wording.
+    server.revoke_refresh_token();
+    let a = token_raw(&server, &refresh_body()).await;
+    assert_eq!(oauth_error(&a), "invalid_grant");
+    assert_eq!(
+        a.json()["error_description"],
+        "refresh token is invalid or revoked"
+    );
+    // The token issued before the revocation keeps working until it expires.
+    let issued = server.issued_tokens();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(list_with(&server, &issued[0]).await.0, 200);
+    assert_eq!(server.token_requests(), cases.len() as u64 + 5);
+
+    // Without an OAuth app every client is unknown.
+    let plain = start(3);
+    assert_eq!(
+        oauth_error(&token_raw(&plain, &refresh_body()).await),
+        "invalid_client"
+    );
+}
+
+#[tokio::test]
+async fn oauth_form_values_are_percent_decoded() {
+    // Values that need encoding: space, plus, slash, ampersand, equals, é.
+    let app = OAuthApp::new("key +/é", Some("s&c=r+t"), "rt/with+plus&amp=x y");
+    let server = start_oauth(app);
+    let body = "grant_type=refresh_token\
+        &refresh_token=rt%2Fwith%2Bplus%26amp%3Dx+y\
+        &client_id=key%20%2B%2f%C3%A9\
+        &client_secret=s%26c%3dr%2Bt";
+    let a = token_raw(&server, body).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    // A literal '+' decodes to a space, so an unencoded plus is wrong.
+    let a = token_raw(
+        &server,
+        "grant_type=refresh_token&refresh_token=rt%2Fwith+plus%26amp%3Dx+y\
+         &client_id=key%20%2B%2f%C3%A9&client_secret=s%26c%3dr%2Bt",
+    )
+    .await;
+    assert_eq!(oauth_error(&a), "invalid_grant");
+}
+
+#[tokio::test]
+async fn pkce_app_sends_no_secret() {
+    let server = start_oauth(OAuthApp::new(CLIENT_ID, None, REFRESH));
+    let body = format!("grant_type=refresh_token&refresh_token={REFRESH}&client_id={CLIENT_ID}");
+    let a = token_raw(&server, &body).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let token = a.json()["access_token"].as_str().unwrap().to_string();
+    assert_eq!(list_with(&server, &token).await.0, 200);
+    let a = token_raw(&server, &format!("{body}&client_secret={SECRET}")).await;
+    assert_eq!(oauth_error(&a), "invalid_client");
+    let a = token_raw(&server, &body.replace(REFRESH, "other")).await;
+    assert_eq!(oauth_error(&a), "invalid_grant");
+}
+
+#[tokio::test]
+async fn token_endpoint_delay_applies_to_concurrent_refreshes() {
+    let server = std::sync::Arc::new(start_oauth(confidential()));
+    server.set_token_endpoint_delay(Duration::from_millis(300));
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let server = std::sync::Arc::clone(&server);
+            tokio::spawn(async move { refresh(&server).await })
+        })
+        .collect();
+    let mut tokens = HashSet::new();
+    for task in tasks {
+        tokens.insert(task.await.unwrap());
+    }
+    let elapsed = t.elapsed();
+    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+    // Served concurrently, not one after another.
+    assert!(elapsed < Duration::from_millis(900), "{elapsed:?}");
+    assert_eq!(tokens.len(), 3);
+    assert_eq!(server.token_requests(), 3);
+    // Errors are delayed too; member routes are not.
+    let t = Instant::now();
+    assert_eq!(
+        oauth_error(&token_raw(&server, "").await),
+        "invalid_request"
+    );
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    server.set_token_endpoint_delay(Duration::ZERO);
+    let t = Instant::now();
+    refresh(&server).await;
+    assert_eq!(list_with(&server, TOKEN).await.0, 200);
+    assert!(t.elapsed() < Duration::from_millis(300));
+}
+
+// ---------------------------------------------------------------------------
+// Redirect, huge body, echoed credentials
+
+#[tokio::test]
+async fn redirect_fault() {
+    let server = start(10);
+    let target = "http://169.254.169.254/latest/meta-data/";
+    server.inject(DropboxFault::Redirect(target.into()), 1);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = client
+        .post(format!("{}{LIST}", server.url()))
+        .bearer_auth(TOKEN)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 302);
+    assert_eq!(
+        resp.headers().get("location").unwrap().to_str().unwrap(),
+        target
+    );
+    assert!(resp.bytes().await.unwrap().is_empty());
+    // An unusable Location is the test's mistake: a 500 says so.
+    server.inject(DropboxFault::Redirect("bad\nvalue".into()), 1);
+    assert_eq!(post(&server, LIST, json!({})).await.status, 500);
+    assert_eq!(post(&server, LIST, json!({})).await.status, 200);
+    assert_eq!(server.stats().faults_applied, 2);
+}
+
+#[tokio::test]
+async fn huge_body_fault() {
+    let server = start(30);
+    let normal = post(&server, LIST, json!({"limit": 5})).await.json();
+    let size = 8 << 20;
+    server.inject(DropboxFault::HugeBody(size), 1);
+    let a = post(&server, LIST, json!({"limit": 5})).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.content_type, "application/json");
+    assert_eq!(a.body.len(), size);
+    assert!(a.body.ends_with(" }"));
+    let page = a.json();
+    assert_eq!(page["members"], normal["members"]);
+    assert_eq!(page["has_more"], true);
+    // Its cursor is a real one.
+    let next = post(&server, CONTINUE, json!({"cursor": page["cursor"]})).await;
+    assert_eq!(next.status, 200);
+    // Smaller than the page: the bare page.
+    server.inject(DropboxFault::HugeBody(10), 1);
+    let a = post(&server, LIST, json!({"limit": 5})).await;
+    assert_eq!(a.json()["members"], normal["members"]);
+    assert!(!a.body.ends_with(" }"));
+}
+
+#[tokio::test]
+async fn echo_authorization_fault() {
+    let server = start_oauth(confidential());
+    let normal = post(&server, LIST, json!({"limit": 4})).await.json();
+    server.inject(DropboxFault::EchoAuthorization, 2);
+    let a = post(&server, LIST, json!({"limit": 4})).await;
+    assert_eq!(a.status, 200);
+    let page = a.json();
+    assert_eq!(page["cursor"], format!("Bearer {TOKEN}"));
+    assert_eq!(page["members"], normal["members"]);
+    assert_eq!(page["has_more"], true);
+    // An issued token is echoed just the same.
+    let issued = refresh(&server).await;
+    let a = post_raw(
+        &server,
+        LIST,
+        Some(&format!("Bearer {issued}")),
+        Some("application/json"),
+        r#"{"limit": 4}"#,
+    )
+    .await;
+    assert_eq!(a.json()["cursor"], format!("Bearer {issued}"));
+    // Echoing it back is an invalid cursor, of course.
+    let a = post(
+        &server,
+        CONTINUE,
+        json!({"cursor": format!("Bearer {TOKEN}")}),
+    )
+    .await;
+    assert_eq!(a.status, 409);
+    assert_eq!(a.error_tag(), "invalid_cursor");
 }

@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+pub mod oauth;
+
+pub use oauth::{Bearer, OAuthError, OAuthRefresher};
+
 /// A credential value. Only [`Secret::expose`] reveals it, at the one place
 /// it goes on the wire.
 #[derive(Clone)]

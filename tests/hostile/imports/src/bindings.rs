@@ -1,0 +1,51 @@
+//! The WIT glue: bindings for world `user-connector` and the exports.
+
+// The generated code lowers and lifts through raw pointers.
+#![allow(unsafe_code)]
+
+wit_bindgen::generate!({
+    world: "user-connector",
+    path: "../../../wit",
+});
+
+use exports::oomnitza::connector::connector::Guest;
+use exports::oomnitza::connector::types as wit;
+
+use crate::{probes, shared};
+
+struct Component;
+
+export!(Component);
+
+impl Guest for Component {
+    fn describe() -> wit::Manifest {
+        shared::manifest("imports", "Imports")
+    }
+
+    fn fetch(request: wit::FetchRequest) -> Result<wit::Page, wit::ConnectorError> {
+        let target = shared::text_option(&request, "target");
+        let records = probes::run(target.as_deref())
+            .into_iter()
+            .map(|(label, observed)| wit::SourceRecord {
+                id: label.clone(),
+                values: vec![shared::text(label), shared::text(observed)],
+            })
+            .collect();
+        Ok(shared::page(records))
+    }
+
+    fn map_records(
+        _spec: wit::MappingSpec,
+        records: Vec<wit::SourceRecord>,
+    ) -> Result<Vec<wit::MapOutcome>, wit::ConnectorError> {
+        Ok(shared::map_records(records))
+    }
+
+    fn action(
+        name: String,
+        targets: Vec<wit::UserRef>,
+        _params: Vec<(String, wit::Value)>,
+    ) -> Result<Vec<Result<wit::ActionResult, wit::ConnectorError>>, wit::ConnectorError> {
+        Ok(shared::action(&name, &targets))
+    }
+}
