@@ -62,6 +62,24 @@ pub enum Command {
     },
     /// Run a real sync against a bundled fake Dropbox and fake Oomnitza.
     Demo(crate::demo::DemoArgs),
+    /// Store or verify credentials without ever printing them.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Store a secret in a secrets file (mode 0600). The value is read from
+    /// standard input, without echo on a terminal.
+    Set {
+        /// The key, e.g. `dropbox_token` or `dropbox_refresh_token`.
+        key: String,
+        /// The secrets file (default: secrets.toml beside the config file).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Verify the configured credentials against Dropbox and Oomnitza.
+    Check,
 }
 
 pub fn init_logging(args: &Args) {
@@ -145,5 +163,43 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             })
         }
         Command::Demo(demo) => crate::demo::run(demo, progress).await,
+        Command::Credentials(CredentialsCommand::Set { key, file }) => {
+            let file = file.unwrap_or_else(|| {
+                args.config
+                    .parent()
+                    .map_or_else(|| PathBuf::from("secrets.toml"), |d| d.join("secrets.toml"))
+            });
+            let value = read_secret(&key)?;
+            crate::credentials::store_secret(&file, &key, &value)?;
+            println!("stored `{key}` in {}", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Credentials(CredentialsCommand::Check) => {
+            let config = Config::load(&args.config)?;
+            let integration = Integration::prepare(config).await?;
+            let ok = crate::integration::check_credentials(&integration).await;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
     }
+}
+
+/// Reads a secret from stdin: a prompt without echo on a terminal, else the
+/// first line.
+fn read_secret(key: &str) -> Result<zeroize::Zeroizing<String>> {
+    let value = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("value for `{key}` (not echoed): "))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line
+    };
+    let value = zeroize::Zeroizing::new(value.trim().to_string());
+    if value.is_empty() {
+        anyhow::bail!("no value given for `{key}` on standard input");
+    }
+    Ok(value)
 }

@@ -84,6 +84,7 @@ pub fn load_component(
         None => (compile(engine, &bytes, path)?, false),
     };
     check_contract(engine, &component, path)?;
+    check_imports(engine, &component, path)?;
 
     let mut linker = Linker::<HostState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -138,6 +139,55 @@ fn check_contract(engine: &Engine, component: &Component, path: &Path) -> Result
         "component {} implements {}, but this host supports {CONTRACT}",
         path.display(),
         found.join(", ")
+    )
+}
+
+/// The interfaces a connector may import. Everything else (sockets,
+/// filesystem, incoming HTTP, custom host functions) is refused at load.
+const GRANTED_IMPORTS: &[&str] = &[
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    // Rust's std imports these; the sandbox gives them empty stdin, no
+    // arguments, no environment, and discards stdout and stderr.
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:http/types",
+    "wasi:http/outgoing-handler",
+];
+
+/// Refuses a component that imports anything the host does not grant,
+/// naming every such import.
+fn check_imports(engine: &Engine, component: &Component, path: &Path) -> Result<()> {
+    let ty = component.component_type();
+    let refused: Vec<&str> = ty
+        .imports(engine)
+        .map(|(name, _)| name)
+        .filter(|name| {
+            let (iface, version) = name.split_once('@').unwrap_or((name, ""));
+            !(GRANTED_IMPORTS.contains(&iface) && version.starts_with("0.2."))
+        })
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "component {} imports what this host does not grant: {}. A connector may import only wasi:io, wasi:clocks, wasi:random, wasi:cli (empty) and wasi:http/{{types,outgoing-handler}} at 0.2.x",
+        path.display(),
+        refused.join(", ")
     )
 }
 

@@ -345,3 +345,51 @@ pub fn describe_error(e: &ConnectorError) -> String {
         ConnectorError::Other(m) => m.clone(),
     }
 }
+
+/// `credentials check`: proves each credential works, printing only the
+/// verdicts. Dropbox is checked through the component (one member), so the
+/// token goes exactly where a sync sends it.
+pub async fn check_credentials(integration: &Integration) -> bool {
+    let mut ok = true;
+    let dropbox = async {
+        let mut inst = integration.instance().await?;
+        let req = crate::bindings::FetchRequest {
+            kind: crate::bindings::RecordKind::Users,
+            cursor: None,
+            page_size: 1,
+            options: vec![],
+            sync_time: crate::clock::now(),
+        };
+        match inst.fetch(&req).await? {
+            Ok(_) => anyhow::Ok(()),
+            Err(e) => match integration.policy.credential_failure() {
+                Some(f) => bail!("{f}"),
+                None => bail!("{}", describe_error(&e)),
+            },
+        }
+    };
+    match dropbox.await {
+        Ok(()) => println!("dropbox:  OK (the vendor accepted the credential)"),
+        Err(e) => {
+            ok = false;
+            println!("dropbox:  FAILED: {e:#}");
+        }
+    }
+    let oomnitza = match &integration.oomnitza_token {
+        Some(t) => {
+            match crate::oomnitza::OomnitzaClient::new(&integration.config.oomnitza.url, t, 1) {
+                Ok(c) => c.check_auth().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        None => Err("no token configured".into()),
+    };
+    match oomnitza {
+        Ok(()) => println!("oomnitza: OK (the API token is accepted)"),
+        Err(e) => {
+            ok = false;
+            println!("oomnitza: FAILED: {e}");
+        }
+    }
+    ok
+}

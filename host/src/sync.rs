@@ -172,7 +172,12 @@ pub async fn run(integration: &Integration, opts: &SyncOptions) -> Result<SyncRe
     }
     if let Err(e) = fetched {
         // The fetch error is the cause; a forwarder error after it is noise.
-        report.error = Some(format!("{e:#}"));
+        // A credential that cannot be refreshed says more than the
+        // component's view of it ("the host could not obtain a credential").
+        report.error = Some(match integration.policy.credential_failure() {
+            Some(fatal) => fatal.to_string(),
+            None => format!("{e:#}"),
+        });
     }
     report.requests = stats.requests.load(Ordering::Relaxed) - before.0;
     report.denied = stats.denied.load(Ordering::Relaxed) - before.1;
@@ -263,7 +268,7 @@ async fn fetch_all(
             options: options.clone(),
             sync_time: sync_time.clone(),
         };
-        let page = fetch_with_retries(&mut inst, &req, cfg.limits.max_retries, report).await?;
+        let page = fetch_with_retries(integration, &mut inst, &req, report).await?;
         report.pages += 1;
         report.fetched += page.records.len() as u64;
 
@@ -347,11 +352,12 @@ async fn send_batch(
 
 /// One fetch, retried while the vendor is rate-limiting or unavailable.
 async fn fetch_with_retries(
+    integration: &Integration,
     inst: &mut crate::instance::ConnectorInstance,
     req: &FetchRequest,
-    max_retries: u32,
     report: &mut SyncReport,
 ) -> Result<crate::bindings::Page> {
+    let max_retries = integration.config.limits.max_retries;
     let mut attempt = 0;
     loop {
         let err = match inst.fetch(req).await? {
@@ -365,8 +371,10 @@ async fn fetch_with_retries(
             ConnectorError::Unavailable(_) => Some(backoff(attempt + 1)),
             _ => None,
         };
+        // No retry can help once the credential itself is gone.
+        let fatal = integration.policy.credential_failure().is_some();
         match wait {
-            Some(wait) if attempt < max_retries => {
+            Some(wait) if attempt < max_retries && !fatal => {
                 attempt += 1;
                 report.vendor_retries += 1;
                 tracing::warn!(

@@ -11,5 +11,6 @@ mod config_errors;
 mod faults;
 mod library;
 mod mapping;
+mod oauth;
 mod sandbox;
 mod sync;

@@ -1,5 +1,7 @@
 //! The sandbox seen from outside: allowlist refusals and credentials.
 
+use connector_fakes::DropboxFault;
+
 use crate::support::{DROPBOX_TOKEN, OOMNITZA_TOKEN, World};
 
 #[test]
@@ -76,4 +78,78 @@ fn a_wrong_oomnitza_token_fails_clearly() {
         .run(&["sync"])
         .assert_fails_with("Oomnitza rejected the API token")
         .assert_no_secrets();
+}
+
+#[test]
+fn loopback_is_refused_unless_the_config_allows_it() {
+    let mut world = World::new(10);
+    world.edit("allow_loopback = true", "allow_loopback = false");
+    let run = world.run(&["sync"]);
+    run.assert_fails_with("refused by the sandbox")
+        .assert_fails_with("127.0.0.1, a loopback address (sandbox.allow_loopback is off)");
+    assert_eq!(world.dropbox.stats().requests, 0);
+}
+
+#[test]
+fn redirects_are_not_followed() {
+    let world = World::new(10);
+    world.dropbox.inject(
+        DropboxFault::Redirect(format!("{}/steal", world.oomnitza.url())),
+        1,
+    );
+    let run = world.run(&["sync"]);
+    run.assert_fails_with("302");
+    assert_eq!(world.dropbox.stats().requests, 1);
+    assert_eq!(world.oomnitza.user_count(), 0);
+}
+
+#[test]
+fn an_oversized_response_is_cut_at_the_cap() {
+    let mut world = World::new(10);
+    world.append("\n[limits]\nmax_response_mib = 1\n");
+    world.dropbox.inject(DropboxFault::HugeBody(3 << 20), 1);
+    let run = world.run(&["sync"]);
+    run.assert_fails_with("limits.max_response_mib");
+}
+
+#[test]
+fn credentials_set_stores_without_printing_and_check_verifies() {
+    let world = World::new(3);
+    let file = world.dir.path().join("new-secrets.toml");
+    let run = crate::support::run_bin_with_stdin(
+        &[
+            "credentials",
+            "set",
+            "dropbox_token",
+            "--file",
+            file.to_str().unwrap(),
+        ],
+        None,
+        &[],
+        Some("sl.fresh-secret-value\n"),
+    );
+    run.assert_ok();
+    assert!(!run.stdout.contains("fresh-secret") && !run.stderr.contains("fresh-secret"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("dropbox_token = \"sl.fresh-secret-value\""));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    let run = world.run(&["credentials", "check"]);
+    run.assert_ok().assert_no_secrets();
+    assert!(
+        run.stdout.contains("dropbox:  OK") && run.stdout.contains("oomnitza: OK"),
+        "{}",
+        run.stdout
+    );
+
+    world.oomnitza.set_api_token("rotated");
+    let run = world.run(&["credentials", "check"]);
+    assert!(!run.ok());
+    assert!(run.stdout.contains("oomnitza: FAILED"), "{}", run.stdout);
+    run.assert_no_secrets();
 }

@@ -164,6 +164,16 @@ impl Run {
 }
 
 pub fn run_bin(args: &[&str], config: Option<&Path>, env: &[(&str, &str)]) -> Run {
+    run_bin_with_stdin(args, config, env, None)
+}
+
+pub fn run_bin_with_stdin(
+    args: &[&str],
+    config: Option<&Path>,
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Run {
+    use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_oomnitza-connect"));
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
@@ -175,7 +185,24 @@ pub fn run_bin(args: &[&str], config: Option<&Path>, env: &[(&str, &str)]) -> Ru
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let output = cmd.output().expect("run oomnitza-connect");
+    let output = match stdin {
+        None => cmd.output().expect("run oomnitza-connect"),
+        Some(input) => {
+            let mut child = cmd
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn oomnitza-connect");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+            child.wait_with_output().expect("wait for oomnitza-connect")
+        }
+    };
     Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),

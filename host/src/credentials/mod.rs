@@ -150,12 +150,41 @@ fn check_private(_path: &Path) -> Result<(), CredentialError> {
     Ok(())
 }
 
+/// Adds or replaces one key of a secrets file, keeping the others, and
+/// leaves the file readable only by its owner.
+pub fn store_secret(path: &Path, key: &str, value: &str) -> Result<(), CredentialError> {
+    if key.is_empty()
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(CredentialError::Parse {
+            path: path.to_path_buf(),
+            message: format!("`{key}` is not a valid key (letters, digits, `_` and `-`)"),
+        });
+    }
+    let mut table = if path.exists() {
+        read_secrets_file(path)?
+    } else {
+        BTreeMap::new()
+    };
+    table.insert(key.to_string(), Zeroizing::new(value.to_string()));
+    let entries: Vec<(&str, &str)> = table
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    write_secrets_file(path, &entries).map_err(|source| CredentialError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// Writes a secrets file readable only by its owner.
 pub fn write_secrets_file(path: &Path, entries: &[(&str, &str)]) -> std::io::Result<()> {
     let mut text = String::new();
     for (k, v) in entries {
-        let v = toml::Value::String((*v).to_string());
-        text.push_str(&format!("{k} = {v}\n"));
+        let v = Zeroizing::new(toml::Value::String((*v).to_string()).to_string());
+        text.push_str(&format!("{k} = {}\n", v.as_str()));
     }
     let text = Zeroizing::new(text);
     #[cfg(unix)]
@@ -224,6 +253,19 @@ mod tests {
                 .to_string()
                 .contains("`nope`")
         );
+    }
+
+    #[test]
+    fn store_secret_keeps_other_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        store_secret(&path, "a", "1").unwrap();
+        store_secret(&path, "b", "2").unwrap();
+        store_secret(&path, "a", "3").unwrap();
+        let t = read_secrets_file(&path).unwrap();
+        assert_eq!(t["a"].as_str(), "3");
+        assert_eq!(t["b"].as_str(), "2");
+        assert!(store_secret(&path, "bad key", "x").is_err());
     }
 
     #[test]

@@ -132,7 +132,7 @@ impl CallBudget {
         self.breach.lock().ok().and_then(|mut b| b.take())
     }
 
-    fn breach(&self, what: String) {
+    pub(crate) fn breach(&self, what: String) {
         tracing::warn!("sandbox: {what}");
         if let Ok(mut b) = self.breach.lock() {
             b.get_or_insert(what);
@@ -271,7 +271,14 @@ async fn send_guarded(
             value.set_sensitive(true);
             req.headers_mut().insert(AUTHORIZATION, value);
         }
-        let response = match send(req, policy.addresses, timeouts, policy.max_response_bytes).await
+        let response = match send(
+            req,
+            policy.addresses,
+            timeouts,
+            policy.max_response_bytes,
+            budget.clone(),
+        )
+        .await
         {
             Ok(r) => r,
             Err(SendError::Refused(why)) => {

@@ -17,6 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
+use super::hooks::CallBudget;
 use super::net::AddressPolicy;
 
 /// Why a send failed before any answer: either a policy refusal (to count
@@ -49,6 +50,7 @@ pub async fn send(
     addresses: AddressPolicy,
     timeouts: RequestOptions,
     max_response_bytes: u64,
+    budget: Arc<CallBudget>,
 ) -> Result<http::Response<WasiBody>, SendError> {
     let uri = req.uri().clone();
     let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
@@ -126,6 +128,7 @@ pub async fn send(
             cap: max_response_bytes,
             idle: Box::pin(tokio::time::sleep(between)),
             between,
+            budget,
         }
         .boxed_unsync()
     }))
@@ -165,6 +168,8 @@ struct CappedBody {
     cap: u64,
     idle: Pin<Box<tokio::time::Sleep>>,
     between: Duration,
+    /// Where a breached cap is recorded, so the call ends with it.
+    budget: Arc<CallBudget>,
 }
 
 impl Body for CappedBody {
@@ -180,10 +185,10 @@ impl Body for CappedBody {
                 if let Some(data) = frame.data_ref() {
                     self.seen += data.len() as u64;
                     if self.seen > self.cap {
-                        tracing::warn!(
-                            "sandbox cut a response body at the cap of {} MiB (limits.max_response_mib)",
+                        self.budget.breach(format!(
+                            "a response body passed the cap of {} MiB (limits.max_response_mib)",
                             self.cap >> 20
-                        );
+                        ));
                         return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(
                             self.cap,
                         )))));
