@@ -218,7 +218,9 @@ fn compile_cached(
     let component = compile(engine, bytes, &file)?;
     let artifact = component.serialize()?;
     // Write then rename, so a concurrent reader never sees half a file.
-    let tmp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{sha256}.{}.{unique}.tmp", std::process::id()));
     std::fs::write(&tmp, artifact).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &file).with_context(|| format!("cannot write {}", file.display()))?;
     Ok((component, false))

@@ -385,10 +385,15 @@ async fn fetch_with_retries(
                 tokio::time::sleep(wait).await;
             }
             _ => {
+                let why = match (&err, integration.policy.stats.last_refusal()) {
+                    (ConnectorError::Denied(_), Some(reason)) => {
+                        format!("{} [{reason}]", describe_error(&err))
+                    }
+                    _ => describe_error(&err),
+                };
                 return Err(anyhow!(
-                    "fetching page {} from the vendor failed: {}",
-                    report.pages + 1,
-                    describe_error(&err)
+                    "fetching page {} from the vendor failed: {why}",
+                    report.pages + 1
                 ))
                 .context(if report.fetched > 0 {
                     format!(

@@ -9,6 +9,7 @@ mod support;
 
 mod config_errors;
 mod faults;
+mod hostile;
 mod library;
 mod mapping;
 mod oauth;

@@ -23,13 +23,13 @@ fn oauth_world(members: usize) -> World {
         "dropbox_refresh_token",
         REFRESH_TOKEN,
     )
-    .unwrap();
+    .expect("store refresh token");
     oomnitza_connect::credentials::store_secret(
         &world.dir.path().join("secrets.toml"),
         "dropbox_client_secret",
         CLIENT_SECRET,
     )
-    .unwrap();
+    .expect("store client secret");
     world.edit(
         "token = { file = \"secrets.toml\", key = \"dropbox_token\" }",
         "oauth = { client_id = \"app-id\", client_secret = { file = \"secrets.toml\", key = \"dropbox_client_secret\" }, refresh_token = { file = \"secrets.toml\", key = \"dropbox_refresh_token\" } }",
@@ -104,9 +104,9 @@ fn a_revoked_refresh_token_ends_the_run_asking_to_reauthorize() {
 }
 
 async fn prepare(world: &World) -> Integration {
-    Integration::prepare(Config::load(&world.write_config()).unwrap())
+    Integration::prepare(Config::load(&world.write_config()).expect("config"))
         .await
-        .unwrap()
+        .expect("integration")
 }
 
 fn first_page(size: u32) -> FetchRequest {

@@ -53,6 +53,23 @@ pub struct OutboundStats {
     pub denied: AtomicU64,
     /// Requests sent again after a refreshed access token.
     pub credential_retries: AtomicU64,
+    /// Why the latest request was refused (URL redacted), for reports.
+    pub last_refusal: Mutex<Option<String>>,
+}
+
+impl OutboundStats {
+    fn refused(&self, why: String) {
+        self.denied.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!("sandbox refused outgoing request to {why}");
+        if let Ok(mut l) = self.last_refusal.lock() {
+            *l = Some(why);
+        }
+    }
+
+    /// Why the latest request was refused.
+    pub fn last_refusal(&self) -> Option<String> {
+        self.last_refusal.lock().ok().and_then(|l| l.clone())
+    }
 }
 
 /// The policy for one connector: what it may reach, with which credential,
@@ -282,11 +299,9 @@ async fn send_guarded(
         {
             Ok(r) => r,
             Err(SendError::Refused(why)) => {
-                policy.stats.denied.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    "sandbox refused outgoing request to {}: {why}",
-                    redact_url(&parts.uri)
-                );
+                policy
+                    .stats
+                    .refused(format!("{}: {why}", redact_url(&parts.uri)));
                 return Err(HttpError::HttpRequestDenied);
             }
             Err(SendError::Http(e)) => return Err(e),
@@ -356,8 +371,7 @@ impl WasiHttpHooks for OutboundHooks {
             let (request, bearer) = match prepared {
                 Ok(p) => p,
                 Err(why) => {
-                    policy.stats.denied.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!("sandbox refused outgoing request to {why}");
+                    policy.stats.refused(why);
                     return Err(HttpError::HttpRequestDenied);
                 }
             };

