@@ -22,4 +22,5 @@ pub mod instance;
 pub mod integration;
 pub mod oomnitza;
 pub mod sandbox;
+pub mod state;
 pub mod sync;

@@ -130,3 +130,20 @@ fn oomnitza_down_fails_the_run_naming_it() {
     run.assert_fails_with("posting to Oomnitza failed");
     assert!(world.oomnitza.portions().iter().all(|p| !p.finalized));
 }
+
+#[test]
+fn a_response_slower_than_the_first_byte_timeout_fails_the_run() {
+    let mut world = World::new(10);
+    world.append("\n[limits]\nfirst_byte_timeout_secs = 1\nmax_retries = 1\n");
+    world
+        .dropbox
+        .inject(DropboxFault::Slow(Duration::from_secs(3)), 5);
+    let started = std::time::Instant::now();
+    world
+        .run(&["sync"])
+        .assert_fails_with("ConnectionReadTimeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "timed out rather than waited"
+    );
+}

@@ -168,3 +168,40 @@ async fn concurrent_refreshes_collapse_into_one() {
         "two callers, one refresh"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_about_to_expire_is_refreshed_before_use() {
+    // Tokens that live 200 s are always inside the 300 s refresh margin:
+    // the host refreshes before each use instead of waiting for a 401.
+    let mut cfg = DropboxConfig::new(Team::generate(30, 42), "unused");
+    let mut app = OAuthApp::new("app-id", Some(CLIENT_SECRET), REFRESH_TOKEN);
+    app.expires_in = 200;
+    cfg.oauth = Some(app);
+    let mut world = World::with_dropbox(cfg);
+    for (k, v) in [
+        ("dropbox_refresh_token", REFRESH_TOKEN),
+        ("dropbox_client_secret", CLIENT_SECRET),
+    ] {
+        oomnitza_connect::credentials::store_secret(&world.dir.path().join("secrets.toml"), k, v)
+            .expect("store");
+    }
+    world.edit(
+        "token = { file = \"secrets.toml\", key = \"dropbox_token\" }",
+        "oauth = { client_id = \"app-id\", client_secret = { file = \"secrets.toml\", key = \"dropbox_client_secret\" }, refresh_token = { file = \"secrets.toml\", key = \"dropbox_refresh_token\" } }",
+    );
+    let integration = prepare(&world).await;
+    let mut inst = integration.instance().await.unwrap();
+    inst.fetch(&first_page(5)).await.unwrap().unwrap();
+    inst.fetch(&first_page(5)).await.unwrap().unwrap();
+    assert_eq!(
+        world.dropbox.token_requests(),
+        2,
+        "refreshed ahead of expiry each time"
+    );
+    let retries = integration
+        .policy
+        .stats
+        .credential_retries
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(retries, 0, "no request ever met an expired token");
+}
