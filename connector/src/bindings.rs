@@ -16,6 +16,7 @@ wit_bindgen::generate!({
 use exports::oomnitza::connector::connector::Guest;
 use exports::oomnitza::connector::types as wit;
 
+use crate::clock::WasiSleeper;
 use crate::http::WasiTransport;
 use crate::types as own;
 use crate::{Connector, DropboxConnector};
@@ -26,11 +27,13 @@ export!(Component);
 
 impl Guest for Component {
     fn describe() -> wit::Manifest {
-        DropboxConnector::new(WasiTransport).describe().into()
+        DropboxConnector::with_sleeper(WasiTransport, WasiSleeper)
+            .describe()
+            .into()
     }
 
     fn fetch(request: wit::FetchRequest) -> Result<wit::Page, wit::ConnectorError> {
-        DropboxConnector::new(WasiTransport)
+        DropboxConnector::with_sleeper(WasiTransport, WasiSleeper)
             .fetch(request.into())
             .map(Into::into)
             .map_err(Into::into)
@@ -42,7 +45,7 @@ impl Guest for Component {
     ) -> Result<Vec<wit::MapOutcome>, wit::ConnectorError> {
         let spec = own::MappingSpec::from(spec);
         let records = records.into_iter().map(Into::into).collect();
-        DropboxConnector::new(WasiTransport)
+        DropboxConnector::with_sleeper(WasiTransport, WasiSleeper)
             .map_records(&spec, records)
             .map(|outcomes| outcomes.into_iter().map(Into::into).collect())
             .map_err(Into::into)
@@ -53,7 +56,7 @@ impl Guest for Component {
         targets: Vec<wit::UserRef>,
         params: Vec<(String, wit::Value)>,
     ) -> Result<Vec<Result<wit::ActionResult, wit::ConnectorError>>, wit::ConnectorError> {
-        DropboxConnector::new(WasiTransport)
+        DropboxConnector::with_sleeper(WasiTransport, WasiSleeper)
             .action(
                 &name,
                 targets.into_iter().map(Into::into).collect(),

@@ -5,14 +5,20 @@
 //! `list/continue_v2` with the cursor), turns each into a positional
 //! [`SourceRecord`] of the [field catalog](dropbox::catalog), and maps
 //! records to Oomnitza fields with the vendor-neutral [`mapping`] engine.
+//! Its actions (suspend, unsuspend, remove, read and set admin roles) are
+//! in [`dropbox::actions`].
 //!
 //! Layout:
 //! - [`types`]: the contract's types as plain Rust;
-//! - [`dropbox`]: wire types and parser, client, error mapping, catalog;
+//! - [`dropbox`]: wire types and parser, client, error mapping, catalog,
+//!   actions;
 //! - [`mapping`]: the mapping engine (filters, rules, transforms);
-//! - [`transport`]: the HTTP seam ([`transport::Transport`]);
-//! - `http` and `bindings` (wasm32 only): the `wasi:http` transport and the
-//!   WIT glue, the only code that sees generated types.
+//! - [`params`]: checks action parameters against their declarations;
+//! - [`transport`]: the seams for HTTP ([`transport::Transport`]) and time
+//!   ([`transport::Sleeper`]);
+//! - `http`, `clock` and `bindings` (wasm32 only): the `wasi:http`
+//!   transport, the `wasi:clocks` sleeper and the WIT glue, the only code
+//!   that sees generated types.
 //!
 //! The component is stateless: every call stands alone, and the cursor is
 //! the only state between pages. It holds no credential: the host attaches
@@ -24,17 +30,20 @@
 
 pub mod dropbox;
 pub mod mapping;
+pub mod params;
 pub mod transport;
 pub mod types;
 
 #[cfg(target_arch = "wasm32")]
 mod bindings;
 #[cfg(target_arch = "wasm32")]
+mod clock;
+#[cfg(target_arch = "wasm32")]
 mod http;
 
 use dropbox::catalog::{self, FIELD_NAMES, MAX_PAGE_SIZE, OPTION_INCLUDE_REMOVED};
-use dropbox::client;
-use transport::Transport;
+use dropbox::{actions, client};
+use transport::{Sleeper, StdSleeper, Transport};
 use types::{
     ActionResult, ConnectorError, FetchRequest, Manifest, MapOutcome, MappingSpec, Page,
     SourceRecord, UserRef, Value,
@@ -66,20 +75,34 @@ pub trait Connector {
     ) -> Result<Vec<Result<ActionResult, ConnectorError>>, ConnectorError>;
 }
 
-/// The Dropbox connector over a transport.
+/// The Dropbox connector over a transport, and a sleeper for the waits
+/// between polls of an asynchronous removal.
 #[derive(Debug, Default)]
-pub struct DropboxConnector<T> {
+pub struct DropboxConnector<T, S = StdSleeper> {
     transport: T,
+    sleeper: S,
 }
 
 impl<T: Transport> DropboxConnector<T> {
+    /// Over `transport`, waiting with `std` (native use).
     pub fn new(transport: T) -> Self {
-        DropboxConnector { transport }
+        DropboxConnector::with_sleeper(transport, StdSleeper::default())
+    }
+}
+
+impl<T: Transport, S: Sleeper> DropboxConnector<T, S> {
+    pub fn with_sleeper(transport: T, sleeper: S) -> Self {
+        DropboxConnector { transport, sleeper }
     }
 
     /// The transport, for tests that inspect what was sent.
     pub fn transport(&self) -> &T {
         &self.transport
+    }
+
+    /// The sleeper, for tests that inspect the waits.
+    pub fn sleeper(&self) -> &S {
+        &self.sleeper
     }
 }
 
@@ -121,7 +144,7 @@ fn fetch_options(options: &[(String, Value)]) -> Result<FetchOptions, ConnectorE
     Ok(parsed)
 }
 
-impl<T: Transport> Connector for DropboxConnector<T> {
+impl<T: Transport, S: Sleeper> Connector for DropboxConnector<T, S> {
     fn describe(&self) -> Manifest {
         catalog::manifest()
     }
@@ -169,15 +192,20 @@ impl<T: Transport> Connector for DropboxConnector<T> {
         mapping::map_records(spec, &FIELD_NAMES, records)
     }
 
+    /// Runs one of [`actions::action_infos`]; see [`dropbox::actions`].
     fn action(
         &mut self,
         name: &str,
-        _targets: Vec<UserRef>,
-        _params: Vec<(String, Value)>,
+        targets: Vec<UserRef>,
+        params: Vec<(String, Value)>,
     ) -> Result<Vec<Result<ActionResult, ConnectorError>>, ConnectorError> {
-        Err(ConnectorError::InvalidInput(format!(
-            "unknown action `{name}`: this connector declares no actions"
-        )))
+        actions::run(
+            &mut self.transport,
+            &mut self.sleeper,
+            name,
+            &targets,
+            params,
+        )
     }
 }
 
@@ -327,17 +355,38 @@ mod tests {
     }
 
     #[test]
-    fn actions_are_unknown() {
-        let mut c = DropboxConnector::new(FakeTransport::default());
-        assert_eq!(
-            c.action(
+    fn actions_run_through_the_trait() {
+        let mut c = DropboxConnector::new(FakeTransport::answering(200, "null"));
+        let out = c
+            .action(
                 "deactivate-user",
                 vec![UserRef::Email("a@x.com".into())],
-                vec![]
-            ),
-            Err(ConnectorError::InvalidInput(
-                "unknown action `deactivate-user`: this connector declares no actions".into()
-            ))
+                vec![],
+            )
+            .expect("call");
+        assert_eq!(out.len(), 1);
+        assert!(matches!(&out[0], Ok(r) if r.status == types::ActionStatus::Done));
+        assert_eq!(
+            c.transport().requests,
+            vec![(
+                "https://api.dropboxapi.com/2/team/members/suspend".to_owned(),
+                r#"{"user":{".tag":"email","email":"a@x.com"},"wipe_data":false}"#.to_owned()
+            )]
+        );
+        assert!(matches!(
+            c.action("deactivate", vec![], vec![]),
+            Err(ConnectorError::InvalidInput(m)) if m.starts_with("unknown action `deactivate`")
+        ));
+        let declared: Vec<String> = c.describe().actions.into_iter().map(|a| a.name).collect();
+        assert_eq!(
+            declared,
+            [
+                "deactivate-user",
+                "reactivate-user",
+                "delete-user",
+                "get-user-role",
+                "set-user-role"
+            ]
         );
     }
 

@@ -1,8 +1,12 @@
-//! The seam between vendor logic and HTTP.
+//! The seams between vendor logic and the outside world: HTTP and time.
 //!
 //! On wasm32 [`crate::http::WasiTransport`] implements [`Transport`] over
-//! `wasi:http/outgoing-handler`; natively, tests implement it with canned
-//! answers, so the Dropbox client is tested without a component runtime.
+//! `wasi:http/outgoing-handler`, and `clock::WasiSleeper` implements
+//! [`Sleeper`] over `wasi:clocks/monotonic-clock`; natively, tests implement
+//! both with scripted fakes, so the Dropbox client is tested without a
+//! component runtime and without real waits.
+
+use std::time::{Duration, Instant};
 
 /// A complete HTTP answer, body read to the end.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -34,6 +38,48 @@ pub trait Transport {
 impl<T: Transport + ?Sized> Transport for &mut T {
     fn post_json(&mut self, url: &str, body: &[u8]) -> Result<HttpResponse, TransportError> {
         (**self).post_json(url, body)
+    }
+}
+
+/// A monotonic clock that can wait: how an action polls a vendor job with
+/// backoff (Dropbox's asynchronous member removal).
+pub trait Sleeper {
+    /// Time since a fixed, arbitrary origin, from a monotonic clock.
+    fn now(&mut self) -> Duration;
+    /// Blocks for `duration`.
+    fn sleep(&mut self, duration: Duration);
+}
+
+impl<S: Sleeper + ?Sized> Sleeper for &mut S {
+    fn now(&mut self) -> Duration {
+        (**self).now()
+    }
+    fn sleep(&mut self, duration: Duration) {
+        (**self).sleep(duration);
+    }
+}
+
+/// A [`Sleeper`] over `std` (the native library's default; the component
+/// uses `wasi:clocks` directly).
+#[derive(Debug, Clone, Copy)]
+pub struct StdSleeper {
+    origin: Instant,
+}
+
+impl Default for StdSleeper {
+    fn default() -> Self {
+        StdSleeper {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Sleeper for StdSleeper {
+    fn now(&mut self) -> Duration {
+        self.origin.elapsed()
+    }
+    fn sleep(&mut self, duration: Duration) {
+        std::thread::sleep(duration);
     }
 }
 

@@ -51,6 +51,31 @@ pub enum ValueType {
     TextList,
 }
 
+impl ValueType {
+    /// The case's name, as in the WIT: `text`, `text-list`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::Text => "text",
+            ValueType::Boolean => "boolean",
+            ValueType::Integer => "integer",
+            ValueType::Timestamp => "timestamp",
+            ValueType::TextList => "text-list",
+        }
+    }
+
+    /// Whether `value` is of this type (`null` is of none).
+    pub fn admits(self, value: &Value) -> bool {
+        matches!(
+            (self, value),
+            (ValueType::Text, Value::Text(_))
+                | (ValueType::Boolean, Value::Boolean(_))
+                | (ValueType::Integer, Value::Integer(_))
+                | (ValueType::Timestamp, Value::Timestamp(_))
+                | (ValueType::TextList, Value::TextList(_))
+        )
+    }
+}
+
 /// The kinds of record a connector can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordKind {

@@ -65,6 +65,59 @@ pub enum Command {
     /// Store or verify credentials without ever printing them.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+    /// List or run the configured workflows.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+    /// Run one connector action by hand, e.g. `action deactivate-user --user a@corp.com`.
+    Action {
+        /// The action, as `describe` lists it.
+        name: String,
+        /// The Dropbox member, by email.
+        #[arg(long)]
+        user: String,
+        /// A parameter, `name=value`; repeat for more.
+        #[arg(long = "param", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+        /// Print the plan and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask before a destructive action.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Show the audit log of actions, newest first.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show the history of sync runs, newest first.
+    Runs {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkflowCommand {
+    /// List the workflows in the config.
+    List,
+    /// Plan a workflow, confirm destructive steps, and run it.
+    Run {
+        name: String,
+        /// Print the plan and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask before destructive steps.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected name=value, got {s:?}")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +227,134 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             println!("stored `{key}` in {}", file.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Workflow(WorkflowCommand::List) => {
+            let config = Config::load(&args.config)?;
+            if config.workflows.is_empty() {
+                println!(
+                    "no workflows configured (add [[workflow]] tables; see the README's workflow guide)"
+                );
+            }
+            for w in &config.workflows {
+                println!(
+                    "{}{}",
+                    w.name,
+                    if w.description.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", w.description)
+                    }
+                );
+                println!("  when   {}", crate::workflow::filter_text(&w.trigger));
+                for (i, s) in w.steps.iter().enumerate() {
+                    let params: Vec<String> =
+                        s.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    println!("  step {} {} {}", i + 1, s.action, params.join(" "));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Workflow(WorkflowCommand::Run { name, dry_run, yes }) => {
+            let config = Config::load(&args.config)?;
+            let Some(workflow) = config.workflows.iter().find(|w| w.name == name).cloned() else {
+                anyhow::bail!(
+                    "no workflow named `{name}` in {} (configured: {})",
+                    args.config.display(),
+                    config
+                        .workflows
+                        .iter()
+                        .map(|w| w.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
+            let integration = Integration::prepare(config).await?;
+            let db = open_state(&integration.config)?;
+            let client = oomnitza_client(&integration)?;
+            let plan =
+                crate::workflow::plan_workflow(&integration, &workflow, &client, &db).await?;
+            run_plan(
+                &integration,
+                &format!("workflow `{name}`"),
+                &plan,
+                &db,
+                dry_run,
+                yes,
+            )
+            .await
+        }
+        Command::Action {
+            name,
+            user,
+            params,
+            dry_run,
+            yes,
+        } => {
+            let config = Config::load(&args.config)?;
+            let integration = Integration::prepare(config).await?;
+            let db = open_state(&integration.config)?;
+            let plan = crate::workflow::plan_action(&integration, &name, &user, &params)?;
+            run_plan(
+                &integration,
+                &format!("action `{name}`"),
+                &plan,
+                &db,
+                dry_run,
+                yes,
+            )
+            .await
+        }
+        Command::Audit { limit } => {
+            let config = Config::load(&args.config)?;
+            let db = open_state(&config)?;
+            let entries = db.audit(limit)?;
+            if entries.is_empty() {
+                println!("the audit log of {} is empty", db.path().display());
+            }
+            for e in entries {
+                println!(
+                    "{}  {:<20} {:<32} {:<16} {:<9} {}  params {}  vendor {}",
+                    e.at,
+                    e.workflow.as_deref().unwrap_or("(by hand)"),
+                    e.user,
+                    e.action,
+                    e.outcome,
+                    e.detail,
+                    e.params,
+                    if e.vendor_response.is_empty() {
+                        "-"
+                    } else {
+                        &e.vendor_response
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs { limit } => {
+            let config = Config::load(&args.config)?;
+            let db = open_state(&config)?;
+            let runs = db.runs(limit)?;
+            if runs.is_empty() {
+                println!("no runs recorded in {}", db.path().display());
+            }
+            for r in runs {
+                println!(
+                    "#{:<4} {}  {:<10} fetched {:<7} mapped {:<7} failed {:<5} filtered {:<5} sent {:<7} created {:<7} updated {:<7} {}{}",
+                    r.id,
+                    r.started_at,
+                    r.status,
+                    r.fetched,
+                    r.mapped,
+                    r.failed,
+                    r.filtered,
+                    r.sent,
+                    r.created,
+                    r.updated,
+                    r.portion,
+                    r.error.map(|e| format!("  error: {e}")).unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Credentials(CredentialsCommand::Check) => {
             let config = Config::load(&args.config)?;
             let integration = Integration::prepare(config).await?;
@@ -185,6 +366,57 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             })
         }
     }
+}
+
+fn open_state(config: &Config) -> Result<crate::state::StateDb> {
+    crate::state::StateDb::open(&config.resolve(&config.state.path))
+}
+
+fn oomnitza_client(integration: &Integration) -> Result<crate::oomnitza::OomnitzaClient> {
+    let token = integration
+        .oomnitza_token
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no Oomnitza token configured"))?;
+    crate::oomnitza::OomnitzaClient::new(
+        &integration.config.oomnitza.url,
+        token,
+        integration.config.limits.max_retries + 1,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Prints a plan, stops for a dry run, confirms, executes, summarizes.
+async fn run_plan(
+    integration: &Integration,
+    title: &str,
+    plan: &[crate::workflow::PlannedStep],
+    db: &crate::state::StateDb,
+    dry_run: bool,
+    yes: bool,
+) -> Result<ExitCode> {
+    crate::workflow::print_plan(title, plan, &mut std::io::stdout())?;
+    if dry_run {
+        println!("dry run: nothing was changed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !crate::workflow::confirm(plan, yes)? {
+        println!("cancelled: nothing was changed");
+        return Ok(ExitCode::FAILURE);
+    }
+    let done = crate::workflow::execute(integration, plan, db).await?;
+    println!(
+        "{title}: {} done, {} unchanged, {} failed, {} skipped (audit log: {})",
+        done.done,
+        done.unchanged,
+        done.failed,
+        done.skipped,
+        db.path().display()
+    );
+    Ok(if done.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Reads a secret from stdin: a prompt without echo on a terminal, else the

@@ -32,6 +32,11 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub mapping: Option<MappingConfig>,
+    #[serde(default)]
+    pub state: StateConfig,
+    /// Rule-driven actions (`[[workflow]]` tables).
+    #[serde(default, rename = "workflow")]
+    pub workflows: Vec<crate::workflow::WorkflowConfig>,
     /// The folder relative paths resolve against (the config file's).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -233,10 +238,37 @@ pub struct SaasConfig {
     pub saas_id: String,
     #[serde(default = "default_saas_name")]
     pub name: String,
+    /// After a complete, successful sync, deactivate the SaaS users Oomnitza
+    /// holds for this app that Dropbox no longer lists (the seed's
+    /// "Deactivate User" option).
+    #[serde(default)]
+    pub deactivate_missing: bool,
 }
 
 fn default_saas_name() -> String {
     "Dropbox".into()
+}
+
+/// Where the embedded state database lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    #[serde(default = "StateConfig::default_path")]
+    pub path: PathBuf,
+}
+
+impl StateConfig {
+    fn default_path() -> PathBuf {
+        PathBuf::from("oomnitza-connect.db")
+    }
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            path: Self::default_path(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -493,6 +525,14 @@ impl Config {
         }
         if let Some(m) = &self.mapping {
             m.to_spec()?;
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, w) in self.workflows.iter().enumerate() {
+            w.check()
+                .with_context(|| format!("workflow[{i}] ({:?})", w.name))?;
+            if !names.insert(&w.name) {
+                bail!("workflow name {:?} is used twice", w.name);
+            }
         }
         Ok(())
     }

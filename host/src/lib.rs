@@ -24,3 +24,4 @@ pub mod oomnitza;
 pub mod sandbox;
 pub mod state;
 pub mod sync;
+pub mod workflow;

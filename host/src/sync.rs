@@ -57,6 +57,10 @@ pub struct SyncReport {
     pub vendor_retries: u64,
     pub requests: u64,
     pub denied: u64,
+    /// SaaS users deactivated because Dropbox no longer lists them.
+    pub saas_deactivated: u64,
+    /// Why SaaS reconciliation did not run, when it was asked for.
+    pub saas_note: Option<String>,
     pub elapsed: Duration,
     pub dry_run: bool,
     pub test_run: bool,
@@ -93,6 +97,16 @@ impl SyncReport {
             s.push_str(&format!(
                 "  oomnitza       {} created, {} updated, {} unchanged, {} skipped, {} failed\n",
                 self.created, self.updated, self.unchanged, self.skipped, self.rejected
+            ));
+        }
+        if self.saas_deactivated > 0 || self.saas_note.is_some() {
+            s.push_str(&format!(
+                "  saas users     {} deactivated (not in Dropbox){}\n",
+                self.saas_deactivated,
+                self.saas_note
+                    .as_ref()
+                    .map(|n| format!("; {n}"))
+                    .unwrap_or_default()
             ));
         }
         s.push_str(&format!(
@@ -137,6 +151,13 @@ pub async fn run(integration: &Integration, opts: &SyncOptions) -> Result<SyncRe
         stats.requests.load(Ordering::Relaxed),
         stats.denied.load(Ordering::Relaxed),
     );
+    let db = crate::state::StateDb::open(&cfg.resolve(&cfg.state.path))?;
+    let run_id = if opts.dry_run {
+        None
+    } else {
+        Some(db.start_run(&cfg.integration.name, &portion, &crate::clock::now())?)
+    };
+    let saas_keys = std::sync::Mutex::new(std::collections::HashSet::new());
 
     let ctx = Arc::new(BatchContext {
         connector_version: integration.manifest.version.clone(),
@@ -154,7 +175,7 @@ pub async fn run(integration: &Integration, opts: &SyncOptions) -> Result<SyncRe
         cfg.oomnitza.concurrency,
     ));
 
-    let fetched = fetch_all(integration, opts, &mut report, &ctx, tx).await;
+    let fetched = fetch_all(integration, opts, &mut report, &ctx, tx, &saas_keys).await;
     let forwarded = forwarder
         .await
         .map_err(|e| anyhow!("forwarder task failed: {e}"))?;
@@ -184,9 +205,112 @@ pub async fn run(integration: &Integration, opts: &SyncOptions) -> Result<SyncRe
 
     if let Some(client) = &client {
         close_portion(client, &ctx, &mut report).await;
+        if report.error.is_none() {
+            let keys = saas_keys.into_inner().unwrap_or_default();
+            reconcile_saas(integration, client, opts, &keys, &mut report).await;
+        }
     }
     report.elapsed = started.elapsed();
+    if let Some(id) = run_id {
+        db.finish_run(
+            id,
+            &crate::state::RunRecord {
+                ended_at: Some(crate::clock::now()),
+                status: if report.succeeded() {
+                    "succeeded"
+                } else {
+                    "failed"
+                }
+                .into(),
+                fetched: report.fetched,
+                mapped: report.mapped,
+                failed: report.failed,
+                filtered: report.filtered,
+                sent: report.sent,
+                created: report.created,
+                updated: report.updated,
+                error: report.error.clone(),
+                ..Default::default()
+            },
+        )?;
+    }
     Ok(report)
+}
+
+/// Deactivates the SaaS users Oomnitza holds for this app that the sync
+/// did not find in Dropbox. Runs only after a complete, successful, full
+/// sync in which every record was mapped: a partial listing, a test run,
+/// or records that were filtered out or failed are no proof of absence.
+async fn reconcile_saas(
+    integration: &Integration,
+    client: &OomnitzaClient,
+    opts: &SyncOptions,
+    keys: &std::collections::HashSet<String>,
+    report: &mut SyncReport,
+) {
+    let cfg = &integration.config;
+    let Some(saas) = cfg.saas.as_ref().filter(|s| s.deactivate_missing) else {
+        return;
+    };
+    if cfg.integration.mode != Mode::UserPlusSaas {
+        return;
+    }
+    let skip_reason = if opts.test_run {
+        Some("skipped for a test run".to_string())
+    } else if report.filtered > 0 || report.failed > 0 {
+        Some(format!(
+            "skipped: {} records were filtered out and {} failed, so absence is not proof",
+            report.filtered, report.failed
+        ))
+    } else {
+        None
+    };
+    if let Some(r) = skip_reason {
+        report.saas_note = Some(r);
+        return;
+    }
+    let filter = format!(
+        "selected_saas_id eq '{}' and status eq 'active'",
+        saas.saas_id.replace('\'', "''")
+    );
+    let mut missing = Vec::new();
+    let mut skip = 0u64;
+    loop {
+        match client.list_saas_users(&filter, 1000, skip).await {
+            Ok((page, total)) => {
+                let n = page.len() as u64;
+                for u in page {
+                    let key = u["sync_key"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    if !key.is_empty()
+                        && !keys.contains(&key)
+                        && let Some(id) = u["saas_user_id"].as_str()
+                    {
+                        missing.push(id.to_string());
+                    }
+                }
+                skip += n;
+                if n == 0 || skip >= total {
+                    break;
+                }
+            }
+            Err(e) => {
+                report.error = Some(format!("listing SaaS users for reconciliation failed: {e}"));
+                return;
+            }
+        }
+    }
+    for chunk in missing.chunks(100) {
+        match client.deactivate_saas_users(chunk).await {
+            Ok(failed) => report.saas_deactivated += (chunk.len() - failed.len()) as u64,
+            Err(e) => {
+                report.error = Some(format!("deactivating SaaS users failed: {e}"));
+                return;
+            }
+        }
+    }
 }
 
 /// Finalizes a successful run, or reports an empty or failed one.
@@ -239,6 +363,7 @@ async fn fetch_all(
     report: &mut SyncReport,
     ctx: &BatchContext,
     tx: mpsc::Sender<Batch>,
+    saas_keys: &std::sync::Mutex<std::collections::HashSet<String>>,
 ) -> Result<()> {
     let cfg = &integration.config;
     let mut inst = integration.instance().await?;
@@ -287,7 +412,13 @@ async fn fetch_all(
             let record = match outcome {
                 MapOutcome::Mapped(m) => {
                     report.mapped += 1;
-                    shaper.mapped(m.fields)
+                    let record = shaper.mapped(m.fields);
+                    if let Some(key) = record.get("saas").and_then(|s| s["sync_key"].as_str())
+                        && let Ok(mut keys) = saas_keys.lock()
+                    {
+                        keys.insert(key.to_ascii_lowercase());
+                    }
+                    record
                 }
                 MapOutcome::Failed(f) => {
                     report.failed += 1;

@@ -15,3 +15,4 @@ mod mapping;
 mod oauth;
 mod sandbox;
 mod sync;
+mod workflows;

@@ -3,6 +3,7 @@
 //! Field names are the stable API (mappings and filters refer to them);
 //! their order is the position of each value in a [`SourceRecord`].
 
+use super::actions;
 use super::client::API_ORIGIN;
 use super::wire::TeamMemberInfoV2;
 use crate::types::{
@@ -300,6 +301,10 @@ pub const DEFAULT_PERMISSIONS_ID: i64 = 25;
 /// The largest page `fetch` accepts (Dropbox's own limit for `list_v2`).
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
+/// The OAuth scopes the team token needs: reading members, changing them
+/// (suspend, unsuspend, admin roles), removing them.
+pub const SCOPES: [&str; 3] = ["members.read", "members.write", "members.delete"];
+
 /// The fetch option that also lists removed members.
 pub const OPTION_INCLUDE_REMOVED: &str = "include_removed";
 
@@ -454,8 +459,8 @@ pub fn manifest() -> Manifest {
         hosts: vec![HostRequirement {
             origin: API_ORIGIN.to_owned(),
             credential: CredentialKind::Oauth2Bearer,
-            scopes: vec!["members.read".to_owned()],
-            purpose: "List the team's members and their roles (team/members/list_v2 and list/continue_v2)."
+            scopes: SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            purpose: "List the team's members and their roles (members.read: team/members/list_v2, list/continue_v2, get_info_v2, get_available_team_member_roles); suspend, unsuspend and change the admin role of members (members.write); remove members (members.delete: team/members/remove and its job status)."
                 .to_owned(),
         }],
         fetch_options: vec![ParamInfo {
@@ -466,7 +471,7 @@ pub fn manifest() -> Manifest {
             required: false,
             default: Some(Value::Boolean(false)),
         }],
-        actions: vec![],
+        actions: actions::action_infos(),
         max_page_size: MAX_PAGE_SIZE,
     }
 }
@@ -625,11 +630,77 @@ mod tests {
         assert_eq!(m.hosts.len(), 1);
         assert_eq!(m.hosts[0].origin, "https://api.dropboxapi.com");
         assert_eq!(m.hosts[0].credential, CredentialKind::Oauth2Bearer);
-        assert_eq!(m.hosts[0].scopes, vec!["members.read".to_owned()]);
+        assert_eq!(
+            m.hosts[0].scopes,
+            ["members.read", "members.write", "members.delete"]
+        );
         assert_eq!(m.fetch_options.len(), 1);
         assert_eq!(m.fetch_options[0].name, "include_removed");
         assert_eq!(m.fetch_options[0].default, Some(Value::Boolean(false)));
-        assert!(m.actions.is_empty());
+        let actions: Vec<_> = m
+            .actions
+            .iter()
+            .map(|a| (a.name.as_str(), a.destructive))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("deactivate-user", true),
+                ("reactivate-user", false),
+                ("delete-user", true),
+                ("get-user-role", false),
+                ("set-user-role", true),
+            ]
+        );
+        for a in &m.actions {
+            assert!(
+                !a.label.is_empty() && !a.description.is_empty(),
+                "{}",
+                a.name
+            );
+            for p in &a.params {
+                assert!(
+                    !p.label.is_empty() && !p.description.is_empty(),
+                    "{}",
+                    p.name
+                );
+                if let Some(d) = &p.default {
+                    assert!(p.ty.admits(d), "{}.{} default", a.name, p.name);
+                }
+            }
+        }
+        let params = |name: &str| -> Vec<(String, ValueType, bool, Option<Value>)> {
+            m.actions
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| {
+                    a.params
+                        .iter()
+                        .map(|p| (p.name.clone(), p.ty, p.required, p.default.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let off = Some(Value::Boolean(false));
+        let flag = |n: &str| (n.to_owned(), ValueType::Boolean, false, off.clone());
+        let email = |n: &str| (n.to_owned(), ValueType::Text, false, None);
+        assert_eq!(params("deactivate-user"), [flag("wipe-data")]);
+        assert_eq!(params("reactivate-user"), []);
+        assert_eq!(
+            params("delete-user"),
+            [
+                flag("wipe-data"),
+                email("transfer-destination-email"),
+                email("transfer-admin-email"),
+                flag("keep-account"),
+                flag("retain-team-shares"),
+            ]
+        );
+        assert_eq!(params("get-user-role"), []);
+        assert_eq!(
+            params("set-user-role"),
+            [("role".to_owned(), ValueType::Text, true, None)]
+        );
         let targets: Vec<_> = m
             .default_mapping
             .rules

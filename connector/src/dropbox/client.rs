@@ -18,6 +18,27 @@ pub const ROUTE_LIST: &str = "team/members/list_v2";
 /// The following pages (`members/list/continue:2`).
 pub const ROUTE_CONTINUE: &str = "team/members/list/continue_v2";
 
+/// Suspends a member (`members/suspend`).
+pub const ROUTE_SUSPEND: &str = "team/members/suspend";
+
+/// Unsuspends a member (`members/unsuspend`).
+pub const ROUTE_UNSUSPEND: &str = "team/members/unsuspend";
+
+/// Removes a member (`members/remove`); may answer with an async job.
+pub const ROUTE_REMOVE: &str = "team/members/remove";
+
+/// The state of a removal job (`members/remove/job_status/get`).
+pub const ROUTE_REMOVE_JOB_STATUS: &str = "team/members/remove/job_status/get";
+
+/// Members by selector, many per call (`members/get_info:2`).
+pub const ROUTE_GET_INFO: &str = "team/members/get_info_v2";
+
+/// The team's admin roles (`members/get_available_team_member_roles`).
+pub const ROUTE_AVAILABLE_ROLES: &str = "team/members/get_available_team_member_roles";
+
+/// Replaces a member's admin role (`members/set_admin_permissions:2`).
+pub const ROUTE_SET_PERMISSIONS: &str = "team/members/set_admin_permissions_v2";
+
 /// The URL of an RPC route: `https://api.dropboxapi.com/2/<route>`.
 pub fn route_url(route: &str) -> String {
     format!("{API_ORIGIN}/2/{route}")
@@ -57,20 +78,41 @@ pub fn call<T: Transport + ?Sized>(
     route: &str,
     body: &[u8],
 ) -> Result<HttpResponse, ConnectorError> {
-    let response = transport
-        .post_json(&route_url(route), body)
-        .map_err(|e| match e {
-            TransportError::Denied(m) => ConnectorError::Denied(m),
-            TransportError::Unavailable(m) => ConnectorError::Unavailable(m),
-        })?;
-    if (200..300).contains(&response.status) {
+    let response = send(transport, route, body)?;
+    if is_success(&response) {
         Ok(response)
     } else {
         Err(errors::from_response(route, &response))
     }
 }
 
-fn malformed(route: &str, content_type: Option<&str>, error: &wire::WireError) -> ConnectorError {
+/// Posts `body` to `route` and returns whatever HTTP answer came back; only
+/// a missing answer is an error. For callers that read a refusal's body
+/// (an idempotent repeat keeps the vendor's answer for the audit log).
+pub fn send<T: Transport + ?Sized>(
+    transport: &mut T,
+    route: &str,
+    body: &[u8],
+) -> Result<HttpResponse, ConnectorError> {
+    transport
+        .post_json(&route_url(route), body)
+        .map_err(|e| match e {
+            TransportError::Denied(m) => ConnectorError::Denied(m),
+            TransportError::Unavailable(m) => ConnectorError::Unavailable(m),
+        })
+}
+
+/// A 2xx answer.
+pub fn is_success(response: &HttpResponse) -> bool {
+    (200..300).contains(&response.status)
+}
+
+/// The error for a 2xx answer that does not read as the route's result.
+pub fn malformed(
+    route: &str,
+    content_type: Option<&str>,
+    error: &wire::WireError,
+) -> ConnectorError {
     match content_type {
         Some(ct) if !ct.trim_start().starts_with("application/json") && !ct.is_empty() => {
             ConnectorError::Other(format!(

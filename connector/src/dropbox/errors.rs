@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 401 | `unauthorized{expired: tag == expired_access_token, tag, message: error_summary}` |
 //! | 429 | `rate-limited`, seconds from `Retry-After`, else body `retry_after`, else [`DEFAULT_RETRY_AFTER_SECONDS`] |
-//! | 409 | `conflict{tag, summary: error_summary, user_message.text}` |
+//! | 409 | `conflict{tag, summary: error_summary, user_message.text}`; without `user_message`, [`plain_reason`] of the tag |
 //! | 400 | `invalid-input` with the (plain-text) body |
 //! | 403 | `other("access denied: ...")` |
 //! | 404 | `not-found` |
@@ -83,6 +83,8 @@ pub fn from_response(route: &str, response: &HttpResponse) -> ConnectorError {
                     .get("user_message")
                     .and_then(|m| m.get("text"))
                     .and_then(Json::as_str)
+                    .filter(|m| !m.trim().is_empty())
+                    .or_else(|| plain_reason(&tag))
                     .map(str::to_owned),
                 tag,
             }),
@@ -103,6 +105,101 @@ pub fn from_response(route: &str, response: &HttpResponse) -> ConnectorError {
         500..=599 => ConnectorError::Unavailable(format!("Dropbox returned {status}: {}", body())),
         _ => ConnectorError::Other(format!("Dropbox returned {status} for {route}: {}", body())),
     }
+}
+
+/// A plain-language reason for a common route-error tag of the member
+/// routes, used as a conflict's `user-message` when Dropbox sends none. The
+/// tag itself always passes verbatim.
+pub fn plain_reason(tag: &str) -> Option<&'static str> {
+    Some(match tag {
+        "user_not_found" => "No member of the Dropbox team matches this user.",
+        "user_not_in_team" => "This user is not a member of the Dropbox team.",
+        "suspend_last_admin" => {
+            "This user is the team's last admin, and Dropbox cannot suspend the last admin. Make another member an admin first."
+        }
+        "remove_last_admin" => {
+            "This user is the team's last admin, and Dropbox cannot remove the last admin. Make another member an admin first."
+        }
+        "last_admin" => {
+            "This user is the team's last admin, and Dropbox cannot take the admin role from the last admin. Make another member an admin first."
+        }
+        "team_license_limit" => "The Dropbox team has no license left for this user.",
+        "removed_and_transfer_dest_should_differ" => {
+            "The transfer destination is the user being removed; choose another member to receive the files."
+        }
+        "removed_and_transfer_admin_should_differ" => {
+            "The transfer admin is the user being removed; choose another admin."
+        }
+        "transfer_dest_user_not_found" => {
+            "No member of the Dropbox team matches the transfer destination."
+        }
+        "transfer_dest_user_not_in_team" => {
+            "The transfer destination is not a member of the Dropbox team."
+        }
+        "transfer_admin_user_not_found" => {
+            "No member of the Dropbox team matches the transfer admin."
+        }
+        "transfer_admin_user_not_in_team" => {
+            "The transfer admin is not a member of the Dropbox team."
+        }
+        "unspecified_transfer_admin_id" => {
+            "A transfer destination was given without a transfer admin."
+        }
+        "transfer_admin_is_not_admin" => "The transfer admin is not a Dropbox team admin.",
+        "recipient_not_verified" => {
+            "The transfer destination has not verified their email address yet."
+        }
+        "cannot_keep_account_and_transfer" => {
+            "Keeping the account and transferring its files cannot be combined."
+        }
+        "cannot_keep_account_and_delete_data" => {
+            "The account cannot be kept when its linked devices are wiped; turn wipe-data off."
+        }
+        "cannot_keep_account_and_permanently_delete" => {
+            "The account cannot be kept when its files are permanently deleted."
+        }
+        "cannot_keep_invited_user_account" => {
+            "This user was invited but never joined the team, so there is no account to keep; remove them without keep-account."
+        }
+        "cannot_retain_shares_when_data_wiped" => {
+            "Team shares cannot be retained when the linked devices are wiped."
+        }
+        "cannot_retain_shares_when_no_account_kept" => {
+            "Team shares can be retained only when the account is kept."
+        }
+        "cannot_retain_shares_when_team_external_sharing_off" => {
+            "Team shares cannot be retained: the team does not allow sharing outside the team."
+        }
+        "cannot_keep_account" => "Dropbox does not allow this user to keep their account.",
+        "cannot_keep_account_under_legal_hold" => {
+            "This user is under a legal hold, so their account cannot be kept."
+        }
+        "cannot_keep_account_required_to_sign_tos" => {
+            "This user must accept Dropbox's terms of service before their account can be kept."
+        }
+        "cannot_permanently_delete_and_transfer" => {
+            "Files cannot be both permanently deleted and transferred."
+        }
+        "member_is_transfer_destination" => {
+            "This user is receiving another removed member's files; wait until that transfer finishes."
+        }
+        "email_address_too_long_to_be_disabled" => {
+            "This user's email address is too long for Dropbox to disable it."
+        }
+        "transfer_in_progress" => "A transfer of this user's files is already in progress.",
+        "already_transferred" | "already_transferred_or_deleted" => {
+            "This user's files were already transferred or deleted."
+        }
+        "suspend_inactive_user" => "This user is already suspended or is not an active member.",
+        "unsuspend_non_suspended_member" => "This user is not suspended.",
+        "cannot_set_permissions" => "Dropbox does not allow changing this user's admin role.",
+        "role_not_found" => "The Dropbox team has no such admin role.",
+        "invalid_async_job_id" => "Dropbox no longer knows this removal job.",
+        "internal_error" => {
+            "Dropbox had an internal error while processing the removal; check the Dropbox admin console."
+        }
+        _ => return None,
+    })
 }
 
 fn parse_json(body: &[u8]) -> Option<Json> {
@@ -372,6 +469,42 @@ mod tests {
                     .into()
             )
         );
+    }
+
+    #[test]
+    fn conflict_explains_common_tags_dropbox_left_unexplained() {
+        assert_eq!(
+            map(
+                409,
+                r#"{"error_summary":"remove_last_admin/..","error":{".tag":"remove_last_admin"}}"#
+            ),
+            ConnectorError::Conflict(VendorConflict {
+                tag: "remove_last_admin".into(),
+                summary: "remove_last_admin/..".into(),
+                user_message: plain_reason("remove_last_admin").map(str::to_owned),
+            })
+        );
+        // An empty vendor message counts as none.
+        let e = map(
+            409,
+            r#"{"error_summary":"user_not_found/","error":"user_not_found","user_message":{"text":" ","locale":"en"}}"#,
+        );
+        assert!(
+            matches!(&e, ConnectorError::Conflict(c) if c.tag == "user_not_found"
+                && c.user_message.as_deref() == Some("No member of the Dropbox team matches this user.")),
+            "{e:?}"
+        );
+        assert_eq!(plain_reason("invalid_cursor"), None);
+        for tag in [
+            "user_not_in_team",
+            "suspend_last_admin",
+            "last_admin",
+            "removed_and_transfer_dest_should_differ",
+            "cannot_keep_invited_user_account",
+            "transfer_admin_is_not_admin",
+        ] {
+            assert!(plain_reason(tag).is_some(), "{tag}");
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Dropbox: the team members API and how its members become records.
+//! Dropbox: the team members API, how its members become records, and the
+//! actions on members.
 
+pub mod actions;
 pub mod catalog;
 pub mod client;
 pub mod errors;

@@ -518,6 +518,101 @@ pub struct MembersListContinueArg<'a> {
     pub cursor: &'a str,
 }
 
+// ---------------------------------------------------------------------------
+// The member-management routes (actions).
+
+/// `UserSelectorArg`, a closed union: who a member route is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = ".tag", rename_all = "snake_case")]
+pub enum UserSelectorArg<'a> {
+    TeamMemberId { team_member_id: &'a str },
+    ExternalId { external_id: &'a str },
+    Email { email: &'a str },
+}
+
+/// The argument of `team/members/suspend` (`MembersDeactivateArg`).
+/// `wipe_data` is always sent: Dropbox's own default is `true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MembersSuspendArg<'a> {
+    pub user: UserSelectorArg<'a>,
+    pub wipe_data: bool,
+}
+
+/// The argument of `team/members/unsuspend` (`MembersUnsuspendArg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MembersUnsuspendArg<'a> {
+    pub user: UserSelectorArg<'a>,
+}
+
+/// The argument of `team/members/remove` (`MembersRemoveArg`). The three
+/// flags are always sent (Dropbox defaults `wipe_data` to `true`); the
+/// transfer selectors only when given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MembersRemoveArg<'a> {
+    pub user: UserSelectorArg<'a>,
+    pub wipe_data: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer_dest_id: Option<UserSelectorArg<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer_admin_id: Option<UserSelectorArg<'a>>,
+    pub keep_account: bool,
+    pub retain_team_shares: bool,
+}
+
+/// The argument of `team/members/get_info_v2` (`MembersGetInfoV2Arg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MembersGetInfoV2Arg<'a> {
+    pub members: &'a [UserSelectorArg<'a>],
+}
+
+/// The argument of `team/members/remove/job_status/get` (`PollArg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PollArg<'a> {
+    pub async_job_id: &'a str,
+}
+
+/// The argument of `team/members/set_admin_permissions_v2`
+/// (`MembersSetPermissions2Arg`); no role means "member only".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MembersSetPermissions2Arg<'a> {
+    pub user: UserSelectorArg<'a>,
+    pub new_roles: &'a [&'a str],
+}
+
+wire_struct! {
+    /// The fields beside the tag of a `MembersGetInfoItemV2`:
+    /// `member_info` inlines a `TeamMemberInfoV2`, `id_not_found` nests the
+    /// id that matched no one.
+    pub struct MemberInfoItem / MemberInfoItemPartial {
+        optional profile: Option<TeamMemberProfile>,
+        optional roles: Option<Vec<TeamMemberRole>>,
+        optional id_not_found: Option<String>,
+    }
+}
+
+wire_struct! {
+    /// The payload of `LaunchEmptyResult`'s `async_job_id` member (the
+    /// answer of `team/members/remove`).
+    pub struct AsyncJobLaunch / AsyncJobLaunchPartial {
+        optional async_job_id: Option<String>,
+    }
+}
+
+wire_struct! {
+    /// The result of `team/members/get_available_team_member_roles`.
+    pub struct AvailableRoles / AvailableRolesPartial {
+        required roles: Vec<TeamMemberRole>,
+    }
+}
+
+wire_struct! {
+    /// The result of `team/members/set_admin_permissions_v2`.
+    pub struct SetPermissionsResult / SetPermissionsResultPartial {
+        optional team_member_id: Option<String>,
+        optional roles: Option<Vec<TeamMemberRole>>,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -705,6 +800,68 @@ mod tests {
         // A second parse starts with a clean path.
         let e = error(r#"{"members":{},"cursor":"c","has_more":false}"#);
         assert_eq!(e.path, "members");
+    }
+
+    #[test]
+    fn action_arguments_serialize_in_wire_order() {
+        let email = UserSelectorArg::Email { email: "a@x.com" };
+        let id = UserSelectorArg::TeamMemberId {
+            team_member_id: "dbmid:1",
+        };
+        let ext = UserSelectorArg::ExternalId { external_id: "e1" };
+        assert_eq!(json(&email), r#"{".tag":"email","email":"a@x.com"}"#);
+        assert_eq!(
+            json(&id),
+            r#"{".tag":"team_member_id","team_member_id":"dbmid:1"}"#
+        );
+        assert_eq!(json(&ext), r#"{".tag":"external_id","external_id":"e1"}"#);
+        assert_eq!(
+            json(&MembersRemoveArg {
+                user: email,
+                wipe_data: false,
+                transfer_dest_id: Some(id),
+                transfer_admin_id: None,
+                keep_account: false,
+                retain_team_shares: false,
+            }),
+            r#"{"user":{".tag":"email","email":"a@x.com"},"wipe_data":false,"transfer_dest_id":{".tag":"team_member_id","team_member_id":"dbmid:1"},"keep_account":false,"retain_team_shares":false}"#
+        );
+        assert_eq!(
+            json(&MembersSetPermissions2Arg {
+                user: ext,
+                new_roles: &[],
+            }),
+            r#"{"user":{".tag":"external_id","external_id":"e1"},"new_roles":[]}"#
+        );
+    }
+
+    fn json<T: Serialize>(value: &T) -> String {
+        serde_json::to_string(value).unwrap_or_else(|e| format!("error: {e}"))
+    }
+
+    #[test]
+    fn reads_action_results() {
+        let item = parse::<Union<MemberInfoItem>>(
+            br#"{".tag":"member_info","profile":{"team_member_id":"dbmid:1","email":"a@x.com","status":"active"},"roles":[]}"#,
+        )
+        .expect("member_info");
+        assert_eq!(item.tag, "member_info");
+        assert_eq!(
+            item.payload.profile.map(|p| p.team_member_id).as_deref(),
+            Some("dbmid:1")
+        );
+        let item =
+            parse::<Union<MemberInfoItem>>(br#"{".tag":"id_not_found","id_not_found":"x@y.com"}"#)
+                .expect("id_not_found");
+        assert_eq!(item.payload.id_not_found.as_deref(), Some("x@y.com"));
+        assert_eq!(item.payload.profile, None);
+
+        let launch =
+            parse::<Union<AsyncJobLaunch>>(br#"{".tag":"async_job_id","async_job_id":"dbjid:9"}"#)
+                .expect("launch");
+        assert_eq!(launch.payload.async_job_id.as_deref(), Some("dbjid:9"));
+        let status = parse::<Union>(br#"{".tag":"in_progress"}"#).expect("status");
+        assert_eq!(status.tag, "in_progress");
     }
 
     #[test]

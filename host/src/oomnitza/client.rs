@@ -93,6 +93,100 @@ impl OomnitzaClient {
             .map(|_| ())
     }
 
+    /// `GET /api/v3/users` with a filter: one page of users and the total
+    /// count (`x-total-count`).
+    pub async fn list_users(
+        &self,
+        filter: &str,
+        limit: u32,
+        skip: u64,
+    ) -> Result<(Vec<serde_json::Value>, u64), OomnitzaError> {
+        self.list("/api/v3/users", filter, limit, skip).await
+    }
+
+    /// `GET /api/v3/saas_users` with a filter.
+    pub async fn list_saas_users(
+        &self,
+        filter: &str,
+        limit: u32,
+        skip: u64,
+    ) -> Result<(Vec<serde_json::Value>, u64), OomnitzaError> {
+        self.list("/api/v3/saas_users", filter, limit, skip).await
+    }
+
+    /// `PATCH /api/v3/saas_users/deactivate`; returns the ids that failed.
+    pub async fn deactivate_saas_users(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<String>, OomnitzaError> {
+        let answer: serde_json::Value = self
+            .call(
+                Method::PATCH,
+                "/api/v3/saas_users/deactivate",
+                Some(&serde_json::json!({ "saas_user_ids": ids })),
+            )
+            .await?;
+        Ok(answer
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|r| !r["error"].is_null())
+                    .filter_map(|r| r["saas_user_id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn list(
+        &self,
+        path: &str,
+        filter: &str,
+        limit: u32,
+        skip: u64,
+    ) -> Result<(Vec<serde_json::Value>, u64), OomnitzaError> {
+        let query = format!(
+            "{path}?filter={}&limit={limit}&skip={skip}",
+            url_segment(filter)
+        );
+        let route = format!("GET {path}");
+        let resp = self
+            .http
+            .get(format!("{}{query}", self.base))
+            .send()
+            .await
+            .map_err(|e| OomnitzaError::Transport {
+                route: route.clone(),
+                message: e.to_string(),
+            })?;
+        let status = resp.status();
+        let total = resp
+            .headers()
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let bytes = resp.bytes().await.map_err(|e| OomnitzaError::Transport {
+            route: route.clone(),
+            message: e.to_string(),
+        })?;
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(OomnitzaError::Unauthorized { route });
+        }
+        if !status.is_success() {
+            return Err(OomnitzaError::Status {
+                route,
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+            });
+        }
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_slice(&bytes).map_err(|e| OomnitzaError::Decode {
+                route: route.clone(),
+                message: e.to_string(),
+            })?;
+        let total = total.unwrap_or(skip + rows.len() as u64);
+        Ok((rows, total))
+    }
+
     pub async fn bulk(&self, req: &BulkRequest<'_>) -> Result<BulkResponse, OomnitzaError> {
         self.call(Method::POST, "/api/v3/bulk", Some(req)).await
     }

@@ -11,17 +11,26 @@
 //! into a string from the generated [`Team`], so serving a 1,000,000-member
 //! team costs little memory and time.
 //!
+//! Besides listing it carries out member actions on the team it serves
+//! (`team/members/suspend`, `unsuspend`, `remove` and its
+//! `remove/job_status/get`, `get_info_v2`,
+//! `get_available_team_member_roles`, `set_admin_permissions_v2`), with the
+//! route errors of Dropbox's spec. Changes go through the [`Team`] overlay,
+//! so later pages show them; every action is logged
+//! ([`FakeDropbox::action_log`]) and [`FakeDropbox::snapshot`] digests the
+//! changed state, so a test can tell a dry run changed nothing.
+//!
 //! With an [`OAuthApp`] configured it also serves the OAuth 2 token endpoint
 //! (`POST /oauth2/token`, refresh-token grant) and accepts the short-lived
 //! access tokens it issues until they expire on the fake's own clock (see
 //! [`FakeDropbox::advance_clock`]).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -31,11 +40,17 @@ use axum::response::{IntoResponse, Response};
 
 use crate::form;
 use crate::json::{b64_decode, b64_encode, push_str};
+use crate::member_actions::{
+    self, Done, RemoveArgs, Selector, SetRolesArgs, SuspendArgs, parse_get_info, parse_null,
+    parse_poll, parse_user_only, render_get_info, role_json,
+};
 use crate::server::{
     Server, all_headers, header_str, is_json_content_type, json_text, json_value, kind, lock, read,
     status_or_500, text, with_retry_after, write,
 };
-use crate::team::{Team, WireStyle};
+use crate::team::{Member, Role, Team, WireStyle, format_timestamp};
+
+pub use crate::member_actions::ActionRecord;
 
 /// The largest `limit` Dropbox accepts on `members/list_v2`.
 pub const DEFAULT_MAX_LIMIT: u32 = 1000;
@@ -57,6 +72,11 @@ pub struct DropboxConfig {
     /// for short-lived access tokens; `None` (the default): every token
     /// request is refused with `invalid_client`.
     pub oauth: Option<OAuthApp>,
+    /// 0 (the default): `team/members/remove` answers `complete`. N: it
+    /// answers `async_job_id`, and `remove/job_status/get` reports
+    /// `in_progress` for the first N polls of that job, then `complete`
+    /// (see also [`FakeDropbox::set_remove_async_polls`]).
+    pub remove_async_polls: u32,
 }
 
 impl DropboxConfig {
@@ -69,6 +89,7 @@ impl DropboxConfig {
             page_delay: Duration::ZERO,
             max_limit: DEFAULT_MAX_LIMIT,
             oauth: None,
+            remove_async_polls: 0,
         }
     }
 }
@@ -208,6 +229,11 @@ impl FakeDropbox {
             token_requests: AtomicU64::new(0),
             token_key: RandomState::new(),
             clock_offset: Mutex::new(Duration::ZERO),
+            actions: Mutex::new(Vec::new()),
+            action_faults: Mutex::new(VecDeque::new()),
+            jobs: Mutex::new(HashMap::new()),
+            job_serial: AtomicU64::new(0),
+            remove_async_polls: AtomicU32::new(config.remove_async_polls),
         });
         let router = Router::new()
             .fallback(handle)
@@ -295,8 +321,9 @@ impl FakeDropbox {
             .collect()
     }
 
-    /// Moves the fake's clock (used only for access-token expiry) forward,
-    /// so tests can let tokens expire without sleeping.
+    /// Moves the fake's clock (used for access-token expiry and for the
+    /// `suspended_on` of members it suspends) forward, so tests can let
+    /// tokens expire without sleeping.
     pub fn advance_clock(&self, by: Duration) {
         *lock(&self.shared.clock_offset) += by;
     }
@@ -309,6 +336,59 @@ impl FakeDropbox {
     /// Changes the served team (e.g. `Team::set_member`).
     pub fn update_team<R>(&self, f: impl FnOnce(&mut Team) -> R) -> R {
         f(&mut write(&self.shared.team))
+    }
+
+    /// Every member action answered with 200 or 409, in order.
+    pub fn action_log(&self) -> Vec<ActionRecord> {
+        lock(&self.shared.actions).clone()
+    }
+
+    /// The member with this primary email (case-insensitive), removed
+    /// members included.
+    pub fn member_by_email(&self, email: &str) -> Option<Member> {
+        read(&self.shared.team).by_email(email).map(|(_, m)| m)
+    }
+
+    /// A deterministic JSON digest of the state actions can change: every
+    /// changed member (overlay, by index, as `TeamMemberInfoV2`) and the
+    /// number of logged actions. Equal before and after a run that changed
+    /// nothing: `{"actions": N, "changed": [{"index": i, "member": {..}}, ..]}`.
+    pub fn snapshot(&self) -> String {
+        let team = read(&self.shared.team);
+        let mut changed: Vec<(&usize, &Member)> = team.changed_members().iter().collect();
+        changed.sort_unstable_by_key(|(i, _)| **i);
+        let style = WireStyle::default();
+        let changed: Vec<serde_json::Value> = changed
+            .into_iter()
+            .map(|(i, m)| serde_json::json!({"index": i, "member": m.to_json(&style)}))
+            .collect();
+        let actions = lock(&self.shared.actions).len();
+        serde_json::json!({"actions": actions, "changed": changed}).to_string()
+    }
+
+    /// Changes [`DropboxConfig::remove_async_polls`] for later removals.
+    pub fn set_remove_async_polls(&self, polls: u32) {
+        self.shared
+            .remove_async_polls
+            .store(polls, Ordering::SeqCst);
+    }
+
+    /// Answer the next `times` member-action requests (every route but
+    /// list/continue and the token endpoint) that pass validation with
+    /// `fault`, FIFO, on a queue of their own. The action is then not
+    /// carried out, except for `Slow` (delayed, then done), `MalformedJson`
+    /// and `HugeBody` (done, and the answer cut in half or padded with
+    /// trailing spaces: a lost or odd response to a write that happened)
+    /// and `EchoAuthorization` (no cursor to echo: done, answered normally).
+    pub fn inject_action(&self, fault: DropboxFault, times: usize) {
+        if times > 0 {
+            lock(&self.shared.action_faults).push_back((fault, times));
+        }
+    }
+
+    /// How many faulty member-action answers are still queued.
+    pub fn pending_action_faults(&self) -> usize {
+        lock(&self.shared.action_faults).iter().map(|f| f.1).sum()
     }
 
     /// Stops the server and waits for it to finish.
@@ -339,6 +419,32 @@ struct Shared {
     token_key: RandomState,
     /// Added to `Instant::now()` (see [`FakeDropbox::advance_clock`]).
     clock_offset: Mutex<Duration>,
+    /// Lock order: `jobs`, then `team`, then `actions`.
+    actions: Mutex<Vec<ActionRecord>>,
+    action_faults: Mutex<VecDeque<(DropboxFault, usize)>>,
+    /// Asynchronous removals by `async_job_id`.
+    jobs: Mutex<HashMap<String, RemoveJob>>,
+    job_serial: AtomicU64,
+    remove_async_polls: AtomicU32,
+}
+
+/// An asynchronous `team/members/remove`.
+struct RemoveJob {
+    /// `in_progress` answers still to give.
+    polls_left: u32,
+    /// The member receiving the files, busy until the job completes.
+    dest: Option<usize>,
+}
+
+/// A decoded member-action request.
+enum Call {
+    GetInfo(Vec<Selector>),
+    Roles,
+    SetRoles(SetRolesArgs),
+    Suspend(SuspendArgs),
+    Unsuspend(Selector),
+    Remove(RemoveArgs),
+    JobStatus(String),
 }
 
 struct OAuthState {
@@ -364,6 +470,13 @@ enum TokenState {
 enum Route {
     List,
     Continue,
+    GetInfo,
+    Roles,
+    SetRoles,
+    Suspend,
+    Unsuspend,
+    Remove,
+    JobStatus,
 }
 
 impl Route {
@@ -371,7 +484,33 @@ impl Route {
         match self {
             Route::List => "team/members/list_v2",
             Route::Continue => "team/members/list/continue_v2",
+            Route::GetInfo => "team/members/get_info_v2",
+            Route::Roles => "team/members/get_available_team_member_roles",
+            Route::SetRoles => "team/members/set_admin_permissions_v2",
+            Route::Suspend => "team/members/suspend",
+            Route::Unsuspend => "team/members/unsuspend",
+            Route::Remove => "team/members/remove",
+            Route::JobStatus => "team/members/remove/job_status/get",
         }
+    }
+
+    /// Decodes a member action's argument (`Err`: the 400 message).
+    fn decode(self, body: &[u8]) -> Result<Call, String> {
+        Ok(match self {
+            Route::GetInfo => Call::GetInfo(parse_get_info(body)?),
+            Route::Roles => {
+                parse_null(body)?;
+                Call::Roles
+            }
+            Route::SetRoles => Call::SetRoles(SetRolesArgs::parse(body)?),
+            Route::Suspend => Call::Suspend(SuspendArgs::parse(body)?),
+            Route::Unsuspend => Call::Unsuspend(parse_user_only(body)?),
+            Route::Remove => Call::Remove(RemoveArgs::parse(body)?),
+            Route::JobStatus => Call::JobStatus(parse_poll(body)?),
+            Route::List | Route::Continue => {
+                return Err("fake: not a member action".to_string());
+            }
+        })
     }
 }
 
@@ -428,6 +567,13 @@ impl Shared {
             "/oauth2/token" => return (self.token_endpoint(method, headers, body).await, None),
             "/2/team/members/list_v2" => Route::List,
             "/2/team/members/list/continue_v2" => Route::Continue,
+            "/2/team/members/get_info_v2" => Route::GetInfo,
+            "/2/team/members/get_available_team_member_roles" => Route::Roles,
+            "/2/team/members/set_admin_permissions_v2" => Route::SetRoles,
+            "/2/team/members/suspend" => Route::Suspend,
+            "/2/team/members/unsuspend" => Route::Unsuspend,
+            "/2/team/members/remove" => Route::Remove,
+            "/2/team/members/remove/job_status/get" => Route::JobStatus,
             _ => {
                 let name = path.strip_prefix("/2/").unwrap_or(path);
                 return (
@@ -485,6 +631,13 @@ impl Shared {
         let args = match route {
             Route::List => self.parse_list(body),
             Route::Continue => self.parse_continue(body),
+            action => {
+                let response = match action.decode(body) {
+                    Ok(call) => self.member_action(call, action.function()).await,
+                    Err(msg) => bad(msg),
+                };
+                return (response, None);
+            }
         };
         let position = match args {
             Ok(Ok(position)) => position,
@@ -651,14 +804,17 @@ impl Shared {
     /// Like Dropbox, the summary ends in a varying number of dots so that
     /// clients match on `error`, not on the summary.
     fn error(&self, status: StatusCode, tag: &str) -> Response {
+        json_text(status, self.error_text(tag))
+    }
+
+    /// The body of [`Shared::error`].
+    fn error_text(&self, tag: &str) -> String {
         let dots = ".".repeat(2 + (self.summaries.fetch_add(1, Ordering::Relaxed) % 3) as usize);
-        json_value(
-            status,
-            &serde_json::json!({
-                "error_summary": format!("{tag}/{dots}"),
-                "error": {".tag": tag},
-            }),
-        )
+        serde_json::json!({
+            "error_summary": format!("{tag}/{dots}"),
+            "error": {".tag": tag},
+        })
+        .to_string()
     }
 
     /// `list_v2` arguments: `{limit?, include_removed?}`.
@@ -761,14 +917,7 @@ impl Shared {
     }
 
     fn next_fault(&self) -> Option<DropboxFault> {
-        let mut faults = lock(&self.faults);
-        let (fault, times) = faults.front_mut()?;
-        let fault = fault.clone();
-        *times -= 1;
-        if *times == 0 {
-            faults.pop_front();
-        }
-        Some(fault)
+        next_in(&self.faults)
     }
 
     fn fault_response(
@@ -777,6 +926,29 @@ impl Shared {
         position: Position,
         headers: &HeaderMap,
     ) -> Response {
+        match fault {
+            DropboxFault::MalformedJson => {
+                let (page, _) = self.render_page(position);
+                json_text(StatusCode::OK, cut_in_half(page))
+            }
+            DropboxFault::HugeBody(size) => {
+                let (page, _) = self.render_page(position);
+                json_bytes(pad_page(page, size))
+            }
+            DropboxFault::EchoAuthorization => {
+                let auth = header_str(headers, "authorization").unwrap_or_default();
+                let team = read(&self.team);
+                let (page, _) = render_page(&team, &self.style, position, |_| auth);
+                json_text(StatusCode::OK, page)
+            }
+            // Handled by the caller; answer normally should it get here.
+            DropboxFault::Slow(_) => json_text(StatusCode::OK, self.render_page(position).0),
+            fault => self.plain_fault_response(fault),
+        }
+    }
+
+    /// The answer to a fault that needs no page.
+    fn plain_fault_response(&self, fault: DropboxFault) -> Response {
         match fault {
             DropboxFault::ExpiredToken => {
                 self.error(StatusCode::UNAUTHORIZED, "expired_access_token")
@@ -819,15 +991,6 @@ impl Shared {
                         .to_string(),
                 )
             }
-            DropboxFault::MalformedJson => {
-                let (mut page, _) = self.render_page(position);
-                let mut cut = page.len() / 2;
-                while !page.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                page.truncate(cut);
-                json_text(StatusCode::OK, page)
-            }
             DropboxFault::BadRequest(msg) => text(StatusCode::BAD_REQUEST, msg),
             DropboxFault::InvalidCursor => self.error(StatusCode::CONFLICT, "invalid_cursor"),
             DropboxFault::Redirect(location) => match HeaderValue::from_str(&location) {
@@ -842,19 +1005,222 @@ impl Shared {
                     "fake: the injected Location is not a valid header value",
                 ),
             },
-            DropboxFault::HugeBody(size) => {
-                let (page, _) = self.render_page(position);
-                json_bytes(pad_page(page, size))
-            }
-            DropboxFault::EchoAuthorization => {
-                let auth = header_str(headers, "authorization").unwrap_or_default();
-                let team = read(&self.team);
-                let (page, _) = render_page(&team, &self.style, position, |_| auth);
-                json_text(StatusCode::OK, page)
-            }
-            // Handled by the caller; answer normally should it get here.
-            DropboxFault::Slow(_) => json_text(StatusCode::OK, self.render_page(position).0),
+            DropboxFault::MalformedJson
+            | DropboxFault::HugeBody(_)
+            | DropboxFault::EchoAuthorization
+            | DropboxFault::Slow(_) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "fake: this fault needs an answer to alter",
+            ),
         }
+    }
+
+    // -- member actions ------------------------------------------------------
+
+    /// Carries out a decoded member action (after any queued action fault).
+    async fn member_action(&self, call: Call, function: &'static str) -> Response {
+        let mut alter = None;
+        if let Some(fault) = next_in(&self.action_faults) {
+            lock(&self.stats).faults_applied += 1;
+            match fault {
+                DropboxFault::Slow(delay) => tokio::time::sleep(delay).await,
+                DropboxFault::EchoAuthorization => {}
+                fault @ (DropboxFault::MalformedJson | DropboxFault::HugeBody(_)) => {
+                    alter = Some(fault);
+                }
+                fault => return self.plain_fault_response(fault),
+            }
+        }
+        let (status, body) = self.apply(call, function);
+        match alter {
+            Some(DropboxFault::MalformedJson) => json_text(status, cut_in_half(body)),
+            Some(DropboxFault::HugeBody(size)) => {
+                let mut bytes = body.into_bytes();
+                if bytes.len() < size {
+                    bytes.resize(size, b' ');
+                }
+                (
+                    status,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    Body::from(bytes),
+                )
+                    .into_response()
+            }
+            _ => json_text(status, body),
+        }
+    }
+
+    /// The status and JSON answer of a member action, its effects applied.
+    fn apply(&self, call: Call, function: &'static str) -> (StatusCode, String) {
+        let ok = |body: String| (StatusCode::OK, body);
+        match call {
+            Call::GetInfo(members) => {
+                let team = read(&self.team);
+                ok(render_get_info(&team, &self.style, &members))
+            }
+            Call::Roles => {
+                let roles: Vec<serde_json::Value> =
+                    Role::standard().iter().map(role_json).collect();
+                ok(serde_json::json!({ "roles": roles }).to_string())
+            }
+            Call::JobStatus(id) => {
+                let mut jobs = lock(&self.jobs);
+                match jobs.get_mut(&id) {
+                    None => self.error_body("invalid_async_job_id"),
+                    Some(job) if job.polls_left > 0 => {
+                        job.polls_left -= 1;
+                        ok(self.void_union("in_progress"))
+                    }
+                    Some(_) => ok(self.void_union("complete")),
+                }
+            }
+            Call::Suspend(args) => {
+                let now = self.timestamp();
+                let mut team = write(&self.team);
+                let done = member_actions::suspend(&mut team, &args, &now);
+                self.conclude(
+                    function,
+                    args.to_json(),
+                    done,
+                    |()| "null".into(),
+                    "success",
+                    (None, None),
+                )
+            }
+            Call::Unsuspend(user) => {
+                let mut team = write(&self.team);
+                let done = member_actions::unsuspend(&mut team, &user);
+                let args = serde_json::json!({"user": user.to_json()});
+                self.conclude(
+                    function,
+                    args,
+                    done,
+                    |()| "null".into(),
+                    "success",
+                    (None, None),
+                )
+            }
+            Call::SetRoles(args) => {
+                let mut team = write(&self.team);
+                let done = member_actions::set_roles(&mut team, &args);
+                let id = done.team_member_id.clone();
+                self.conclude(
+                    function,
+                    args.to_json(),
+                    done,
+                    |roles| {
+                        let roles: Vec<serde_json::Value> = roles.iter().map(role_json).collect();
+                        serde_json::json!({"team_member_id": id, "roles": roles}).to_string()
+                    },
+                    "success",
+                    (None, None),
+                )
+            }
+            Call::Remove(args) => {
+                let mut jobs = lock(&self.jobs);
+                let mut team = write(&self.team);
+                let busy = |i: usize| {
+                    jobs.values()
+                        .any(|job| job.polls_left > 0 && job.dest == Some(i))
+                };
+                let done = member_actions::remove(&mut team, &args, busy);
+                let polls = self.remove_async_polls.load(Ordering::SeqCst);
+                let transfer = match &done.result {
+                    Ok(r) => (r.dest.as_ref().map(|d| d.1.clone()), r.admin.clone()),
+                    Err(_) => (None, None),
+                };
+                let answer = |removed: member_actions::Removed| {
+                    if polls == 0 {
+                        return self.void_union("complete");
+                    }
+                    let id = self.new_job_id();
+                    let dest = removed.dest.map(|d| d.0);
+                    jobs.insert(
+                        id.clone(),
+                        RemoveJob {
+                            polls_left: polls,
+                            dest,
+                        },
+                    );
+                    let mut out = String::from("{\".tag\":\"async_job_id\",\"async_job_id\":");
+                    push_str(&mut out, &id);
+                    out.push('}');
+                    out
+                };
+                let success = if polls > 0 {
+                    "async_job_id"
+                } else {
+                    "complete"
+                };
+                self.conclude(function, args.to_json(), done, answer, success, transfer)
+            }
+        }
+    }
+
+    /// Logs a finished action and gives its answer: `render(result)` with
+    /// 200 (logged as `success`), or the 409 route error (logged as its tag).
+    fn conclude<T>(
+        &self,
+        function: &'static str,
+        args: serde_json::Value,
+        done: Done<T>,
+        render: impl FnOnce(T) -> String,
+        success: &'static str,
+        (transfer_dest_id, transfer_admin_id): (Option<String>, Option<String>),
+    ) -> (StatusCode, String) {
+        let (outcome, answer) = match done.result {
+            Ok(value) => (success, (StatusCode::OK, render(value))),
+            Err(tag) => (tag, self.error_body(tag)),
+        };
+        lock(&self.actions).push(ActionRecord {
+            route: function.to_string(),
+            team_member_id: done.team_member_id,
+            args,
+            outcome: outcome.to_string(),
+            transfer_dest_id,
+            transfer_admin_id,
+        });
+        answer
+    }
+
+    /// `{".tag": tag}`, or the bare `"tag"` under `bare_union_tags`.
+    fn void_union(&self, tag: &str) -> String {
+        let mut out = String::with_capacity(tag.len() + 12);
+        if self.style.bare_union_tags {
+            push_str(&mut out, tag);
+        } else {
+            out.push_str("{\".tag\":");
+            push_str(&mut out, tag);
+            out.push('}');
+        }
+        out
+    }
+
+    /// A 409 route error's status and body (see [`Shared::error`]).
+    fn error_body(&self, tag: &str) -> (StatusCode, String) {
+        (StatusCode::CONFLICT, self.error_text(tag))
+    }
+
+    /// `dbjid:` and 22 unpredictable base64url characters.
+    fn new_job_id(&self) -> String {
+        let serial = self.job_serial.fetch_add(1, Ordering::Relaxed);
+        let mut bytes = [0u8; 16];
+        for (k, chunk) in bytes.chunks_mut(8).enumerate() {
+            let word = self
+                .cursor_key
+                .hash_one((0x006a_6f62_u64, serial, k, self.nonce));
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        format!("dbjid:{}", b64_encode(&bytes))
+    }
+
+    /// Now on the fake's clock, as a Dropbox timestamp.
+    fn timestamp(&self) -> String {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            + *lock(&self.clock_offset);
+        format_timestamp(i64::try_from(now.as_secs()).unwrap_or(i64::MAX))
     }
 
     /// Writes one `MembersListV2Result` page; returns it and its member count.
@@ -911,6 +1277,28 @@ fn render_page(
     }
     out.push('}');
     (out, count)
+}
+
+/// Takes one use of the first queued fault.
+fn next_in(queue: &Mutex<VecDeque<(DropboxFault, usize)>>) -> Option<DropboxFault> {
+    let mut faults = lock(queue);
+    let (fault, times) = faults.front_mut()?;
+    let fault = fault.clone();
+    *times -= 1;
+    if *times == 0 {
+        faults.pop_front();
+    }
+    Some(fault)
+}
+
+/// The first half of `body` (cut on a character boundary).
+fn cut_in_half(mut body: String) -> String {
+    let mut cut = body.len() / 2;
+    while !body.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    body.truncate(cut);
+    body
 }
 
 /// `page` (a JSON object) with spaces inserted before its closing brace so

@@ -7,6 +7,10 @@
 //! and record what they received for assertions. The Dropbox team is
 //! synthetic and generated on the fly ([`Team`]), so a 1,000,000-member team
 //! costs almost no memory.
+//!
+//! The fake Dropbox also carries out member actions (suspend, unsuspend,
+//! remove, admin roles) on its team and logs them; the fake Oomnitza also
+//! answers user and SaaS-user reads, with filters and paging.
 
 pub mod dropbox;
 pub mod oomnitza;
@@ -14,10 +18,12 @@ pub mod team;
 
 mod form;
 mod json;
+mod member_actions;
+mod query;
 mod server;
 
 pub use dropbox::{
-    DropboxConfig, DropboxFault, DropboxStats, FakeDropbox, OAuthApp, RecordedRequest,
+    ActionRecord, DropboxConfig, DropboxFault, DropboxStats, FakeDropbox, OAuthApp, RecordedRequest,
 };
 pub use oomnitza::{FakeOomnitza, OomnitzaConfig, OomnitzaFault, PortionLog};
 pub use team::{Member, MemberStatus, MembershipType, Name, Role, SecondaryEmail, Team, WireStyle};

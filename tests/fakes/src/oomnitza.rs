@@ -9,7 +9,55 @@
 //! surface as 4xx answers; faults can be queued to exercise retries. Users
 //! are kept in a `Vec` with hash indexes per sync-field set, so a
 //! 1,000,000-record sync stays fast.
+//!
+//! It also answers the reads a workflow makes: `GET /api/v3/users` (the
+//! stored records in Oomnitza's REST view) and SaaS users (`GET
+//! /api/v3/saas_users`, `PATCH /api/v3/saas_users/deactivate` and
+//! `/activate`). Every bulk record carrying a `saas` object that is applied
+//! (created, updated or unchanged; not skipped or failed) creates or updates
+//! the SaaS user keyed by its `(selected_saas_id, sync_key)`: `{saas_user_id,
+//! sync_key, selected_saas_id, name, email (the record's EMAIL), role (if
+//! the `saas` object has one), status, user_id (of the user record)}`. A new
+//! one is `"active"`; deactivate sets `"inactive"` and activate `"active"`,
+//! and a later sync of the same account keeps the status. Both answer one
+//! `{"saas_user_id", "error"}` per id asked for, `error` null or
+//! `"not found"`.
+//!
+//! # REST view of a user
+//!
+//! A stored (bulk) record shows as: `USER` → `username`, `EMAIL` → `email`,
+//! `FIRST_NAME` → `first_name`, `LAST_NAME` → `last_name`,
+//! `PERMISSIONS_ID` → `role`, `PHONE` → `phone_number`, `POSITION` →
+//! `position`, every other key as is (custom fields are lower-case API
+//! names), the bulk-only `saas` object left out, plus `full_name` (first and
+//! last name, unless stored) and `user_id` (stable, assigned at creation).
+//!
+//! # List queries
+//!
+//! Both list routes take `filter`, `limit` (1 to 1000, default 100), `skip`
+//! (default 0), `sortby` (a field, ascending; `-field` descending; ties keep
+//! insertion order) and `fields` (comma-separated: only these fields per
+//! record), URL-encoded. The `x-total-count` header gives how many records
+//! matched the filter, before `skip` and `limit`. Any other parameter, a
+//! repeated one or a bad value is a 400 `{"errors": "..."}` naming it.
+//!
+//! `filter` is one or more conditions joined by `and` (any case):
+//!
+//! - `<field> <op> '<value>'` with `<op>` one of `eq ne lt le gt ge` (any
+//!   case), e.g. `email eq 'tami@seagull.com'`,
+//!   `last_login_date ge '2025-01-01'`;
+//! - `<field> in ('<value>', '<value>', ...)`.
+//!
+//! Values are single-quoted; `''` inside stands for one quote
+//! (`last_name eq 'O''Brien'`). Comparison is on strings, byte by byte and
+//! case-sensitive (ISO dates compare correctly; numbers are compared as
+//! their decimal text); a field a record lacks (or holds null) is the empty
+//! string. Field names are those of the REST view (`user_id` included) or
+//! of the SaaS user. `or`, parentheses for grouping and unquoted values are
+//! not supported: a malformed filter is a 400 whose message starts with
+//! `filter:` and says what was expected where.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,11 +67,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::query::ListQuery;
 use crate::server::{
     Server, is_json_content_type, json_value, kind, lock, read, status_or_500, text,
     with_retry_after, write,
@@ -176,6 +225,99 @@ impl FakeOomnitza {
         lock(&self.shared.store).ready.clone()
     }
 
+    /// Stores a user as if a bulk request had created it, and returns its
+    /// `user_id`. `record` is REST-view shaped (`username`, `email`,
+    /// `first_name`, `last_name`, `role`, `phone_number`, `position`,
+    /// custom fields; a `user_id` is kept) or bulk shaped (`USER`, `EMAIL`,
+    /// ...); a `saas` object creates or updates its SaaS user too.
+    ///
+    /// # Panics
+    ///
+    /// If `record` is not a JSON object.
+    pub fn insert_user(&self, record: Value) -> String {
+        let Value::Object(record) = record else {
+            panic!("insert_user takes a JSON object, got {}", kind(&record));
+        };
+        let mut bulk = Map::new();
+        let mut user_id = None;
+        for (key, value) in record {
+            if key == "user_id" {
+                user_id = Some(value_text(Some(&value)).into_owned());
+            } else {
+                bulk.insert(bulk_key(&key).to_string(), value);
+            }
+        }
+        let mut store = lock(&self.shared.store);
+        let user_id = user_id.unwrap_or_else(|| store.new_id(USER_SALT));
+        let saas = bulk.get("saas").cloned();
+        let idx = store.insert(bulk, user_id.clone());
+        if let Some(saas) = saas {
+            store.upsert_saas(idx, &saas);
+        }
+        user_id
+    }
+
+    /// Sets one field of the user with this email (`EMAIL`, exact match
+    /// first, then case-insensitive); `field` is a REST-view name (`role`,
+    /// `user_id`, ...) or a bulk key. `false` if there is no such user.
+    pub fn set_user_field(&self, email: &str, field: &str, value: Value) -> bool {
+        let mut store = lock(&self.shared.store);
+        let found = store.lookup(&["EMAIL".to_string()], email).or_else(|| {
+            store.users.iter().position(|u| {
+                u.get("EMAIL")
+                    .and_then(Value::as_str)
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+        });
+        let Some(idx) = found else {
+            return false;
+        };
+        if field == "user_id" {
+            store.user_ids[idx] = value_text(Some(&value)).into_owned();
+        } else {
+            let mut change = Map::new();
+            change.insert(bulk_key(field).to_string(), value);
+            store.merge(idx, change);
+        }
+        true
+    }
+
+    /// Every SaaS user, in order of creation: `{saas_user_id, sync_key,
+    /// selected_saas_id, name, email, role?, status, user_id?}`.
+    pub fn saas_users(&self) -> Vec<Value> {
+        lock(&self.shared.store)
+            .saas_users
+            .iter()
+            .map(|u| Value::Object(u.clone()))
+            .collect()
+    }
+
+    /// Stores a SaaS user as given and returns its `saas_user_id` (taken
+    /// from `record`, or assigned); `status` defaults to `"active"`.
+    ///
+    /// # Panics
+    ///
+    /// If `record` is not a JSON object.
+    pub fn insert_saas_user(&self, record: Value) -> String {
+        let Value::Object(mut record) = record else {
+            panic!(
+                "insert_saas_user takes a JSON object, got {}",
+                kind(&record)
+            );
+        };
+        let mut store = lock(&self.shared.store);
+        let id = match record.get("saas_user_id") {
+            Some(v) if !v.is_null() => value_text(Some(v)).into_owned(),
+            _ => store.new_id(SAAS_SALT),
+        };
+        record.insert("saas_user_id".into(), Value::from(id.clone()));
+        record
+            .entry("status")
+            .or_insert_with(|| Value::from("active"));
+        store.push_saas(record);
+        id
+    }
+
     /// Requests received (any path, any outcome).
     pub fn request_count(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
@@ -208,6 +350,112 @@ struct Store {
     portions: Vec<PortionLog>,
     portion_index: HashMap<String, usize>,
     ready: Vec<Value>,
+    /// Each user's `user_id`, parallel to `users`.
+    user_ids: Vec<String>,
+    saas_users: Vec<Map<String, Value>>,
+    /// `(selected_saas_id, sync_key)` -> index into `saas_users`.
+    saas_keys: HashMap<(String, String), usize>,
+    /// `saas_user_id` -> index into `saas_users`.
+    saas_ids: HashMap<String, usize>,
+    /// Ids handed out so far.
+    serial: u64,
+}
+
+const USER_SALT: u64 = 0x7573_6572;
+const SAAS_SALT: u64 = 0x7361_6173;
+
+/// Bulk (mapping) keys and their names in the REST view of a user.
+const REST_NAMES: [(&str, &str); 7] = [
+    ("USER", "username"),
+    ("EMAIL", "email"),
+    ("FIRST_NAME", "first_name"),
+    ("LAST_NAME", "last_name"),
+    ("PERMISSIONS_ID", "role"),
+    ("PHONE", "phone_number"),
+    ("POSITION", "position"),
+];
+
+/// The bulk key behind a REST-view field name (others are their own key).
+fn bulk_key(name: &str) -> &str {
+    REST_NAMES
+        .iter()
+        .find(|(_, rest)| *rest == name)
+        .map_or(name, |(bulk, _)| bulk)
+}
+
+/// A stored value as filters and sorting see it: strings as themselves,
+/// absent and null as empty, anything else as its JSON text.
+fn value_text(value: Option<&Value>) -> Cow<'_, str> {
+    match value {
+        None | Some(Value::Null) => Cow::Borrowed(""),
+        Some(Value::String(s)) => Cow::Borrowed(s),
+        Some(other) => Cow::Owned(other.to_string()),
+    }
+}
+
+/// `first_name last_name` of a stored record, when it has either.
+fn derived_full_name(record: &Map<String, Value>) -> Option<String> {
+    let part = |k: &str| record.get(k).and_then(Value::as_str).unwrap_or_default();
+    let full = format!("{} {}", part("FIRST_NAME"), part("LAST_NAME"));
+    let full = full.trim();
+    (!full.is_empty()).then(|| full.to_string())
+}
+
+/// A stored user in Oomnitza's REST view (see the module docs).
+fn rest_view(record: &Map<String, Value>, user_id: &str) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (key, value) in record {
+        if key == "saas" {
+            continue;
+        }
+        let name = REST_NAMES
+            .iter()
+            .find(|(bulk, _)| bulk == key)
+            .map_or(key.as_str(), |(_, rest)| rest);
+        out.insert(name.to_string(), value.clone());
+    }
+    if !out.contains_key("full_name")
+        && let Some(full) = derived_full_name(record)
+    {
+        out.insert("full_name".into(), Value::from(full));
+    }
+    out.insert("user_id".into(), Value::from(user_id));
+    out
+}
+
+/// One REST-view field of a stored user, as [`value_text`], without
+/// building the whole view.
+fn user_field<'a>(record: &'a Map<String, Value>, user_id: &'a str, name: &str) -> Cow<'a, str> {
+    if name == "user_id" {
+        return Cow::Borrowed(user_id);
+    }
+    if name == "saas" || REST_NAMES.iter().any(|(bulk, _)| *bulk == name) {
+        return Cow::Borrowed("");
+    }
+    if name == "full_name" && !record.contains_key("full_name") {
+        return derived_full_name(record).map_or(Cow::Borrowed(""), Cow::Owned);
+    }
+    value_text(record.get(bulk_key(name)))
+}
+
+/// Only `fields` of `record` (those it has), when a list asks for that.
+fn project(record: Map<String, Value>, fields: Option<&[String]>) -> Value {
+    match fields {
+        None => Value::Object(record),
+        Some(fields) => Value::Object(
+            record
+                .into_iter()
+                .filter(|(k, _)| fields.contains(k))
+                .collect(),
+        ),
+    }
+}
+
+/// The splitmix64 finalizer, for ids that look random but are stable.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// A validated `POST /api/v3/bulk` body.
@@ -261,6 +509,46 @@ impl Shared {
                 return errors(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
             }
             return json_value(StatusCode::OK, &json!([]));
+        }
+        match path {
+            "/api/v3/users" | "/api/v3/saas_users" => {
+                if method != Method::GET {
+                    return errors(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+                }
+                let query = match ListQuery::parse(uri.query()) {
+                    Ok(q) => q,
+                    Err(msg) => return bad(msg),
+                };
+                let store = lock(&self.store);
+                return if path == "/api/v3/users" {
+                    store.list_users(&query)
+                } else {
+                    store.list_saas_users(&query)
+                };
+            }
+            "/api/v3/saas_users/deactivate" | "/api/v3/saas_users/activate" => {
+                if method != Method::PATCH {
+                    return errors(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+                }
+                if !is_json_content_type(headers) {
+                    return errors(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "Content-Type must be application/json",
+                    );
+                }
+                let ids = match parse_saas_user_ids(body) {
+                    Ok(ids) => ids,
+                    Err(msg) => return bad(msg),
+                };
+                let status = if path == "/api/v3/saas_users/activate" {
+                    "active"
+                } else {
+                    "inactive"
+                };
+                let results = lock(&self.store).set_saas_status(ids, status);
+                return json_value(StatusCode::OK, &Value::Array(results));
+            }
+            _ => {}
         }
         let Some(rest) = path.strip_prefix("/api/v3/bulk") else {
             return errors(StatusCode::NOT_FOUND, "Not found");
@@ -473,7 +761,8 @@ impl Store {
         self.indexes.get(fields)?.get(key).copied()
     }
 
-    fn insert(&mut self, record: Map<String, Value>) {
+    /// Appends a user with this `user_id`; returns its index.
+    fn insert(&mut self, record: Map<String, Value>, user_id: String) -> usize {
         let idx = self.users.len();
         for (fields, index) in &mut self.indexes {
             if let Some(key) = key_of(&record, fields) {
@@ -481,6 +770,105 @@ impl Store {
             }
         }
         self.users.push(record);
+        self.user_ids.push(user_id);
+        idx
+    }
+
+    /// A fresh stable id: 32 hex digits.
+    fn new_id(&mut self, salt: u64) -> String {
+        self.serial += 1;
+        format!("{:016x}{:016x}", mix(self.serial ^ mix(salt)), self.serial)
+    }
+
+    /// Creates or updates the SaaS user that user `user_idx`'s (validated)
+    /// `saas` object names. An update keeps its id and status.
+    fn upsert_saas(&mut self, user_idx: usize, saas: &Value) {
+        let Value::Object(saas) = saas else {
+            return;
+        };
+        let text = |k: &str| value_text(saas.get(k)).into_owned();
+        let key = (text("selected_saas_id"), text("sync_key"));
+        let idx = match self.saas_keys.get(&key) {
+            Some(&idx) => idx,
+            None => {
+                let mut record = Map::new();
+                record.insert("saas_user_id".into(), Value::from(self.new_id(SAAS_SALT)));
+                record.insert("status".into(), Value::from("active"));
+                self.push_saas(record)
+            }
+        };
+        let email = self.users[user_idx]
+            .get("EMAIL")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let user_id = Value::from(self.user_ids[user_idx].clone());
+        let record = &mut self.saas_users[idx];
+        for field in ["sync_key", "selected_saas_id", "name"] {
+            record.insert(
+                field.into(),
+                saas.get(field).cloned().unwrap_or(Value::Null),
+            );
+        }
+        record.insert("email".into(), email);
+        if let Some(role) = saas.get("role") {
+            record.insert("role".into(), role.clone());
+        }
+        record.insert("user_id".into(), user_id);
+        self.saas_keys.insert(key, idx);
+    }
+
+    /// Appends a SaaS user (which has a `saas_user_id`) and indexes it.
+    fn push_saas(&mut self, record: Map<String, Value>) -> usize {
+        let idx = self.saas_users.len();
+        let text = |k: &str| value_text(record.get(k)).into_owned();
+        self.saas_ids.insert(text("saas_user_id"), idx);
+        if record.contains_key("sync_key") {
+            self.saas_keys
+                .entry((text("selected_saas_id"), text("sync_key")))
+                .or_insert(idx);
+        }
+        self.saas_users.push(record);
+        idx
+    }
+
+    /// `PATCH /api/v3/saas_users/{deactivate,activate}`: one result per id.
+    fn set_saas_status(&mut self, ids: Vec<(Value, String)>, status: &str) -> Vec<Value> {
+        ids.into_iter()
+            .map(|(given, id)| match self.saas_ids.get(&id) {
+                Some(&idx) => {
+                    self.saas_users[idx].insert("status".into(), Value::from(status));
+                    json!({"saas_user_id": given, "error": null})
+                }
+                None => json!({"saas_user_id": given, "error": "not found"}),
+            })
+            .collect()
+    }
+
+    fn list_users(&self, query: &ListQuery) -> Response {
+        let (page, total) = query.select(self.users.len(), |i, field| {
+            user_field(&self.users[i], &self.user_ids[i], field)
+        });
+        let items = page
+            .into_iter()
+            .map(|i| {
+                project(
+                    rest_view(&self.users[i], &self.user_ids[i]),
+                    query.fields.as_deref(),
+                )
+            })
+            .collect();
+        with_total_count(json_value(StatusCode::OK, &Value::Array(items)), total)
+    }
+
+    fn list_saas_users(&self, query: &ListQuery) -> Response {
+        let (page, total) = query.select(self.saas_users.len(), |i, field| {
+            value_text(self.saas_users[i].get(field))
+        });
+        let items = page
+            .into_iter()
+            .map(|i| project(self.saas_users[i].clone(), query.fields.as_deref()))
+            .collect();
+        with_total_count(json_value(StatusCode::OK, &Value::Array(items)), total)
     }
 
     /// Merges `record` into user `idx`; `false` when nothing changed.
@@ -574,12 +962,20 @@ impl Store {
                 continue;
             };
             record.remove("error");
-            match self.lookup(&bulk.sync_field, &key) {
-                None if bulk.update_only => skipped += 1,
-                Some(_) if bulk.insert_only => skipped += 1,
+            let saas = record.get("saas").cloned();
+            let applied = match self.lookup(&bulk.sync_field, &key) {
+                None if bulk.update_only => {
+                    skipped += 1;
+                    None
+                }
+                Some(_) if bulk.insert_only => {
+                    skipped += 1;
+                    None
+                }
                 None => {
-                    self.insert(record);
+                    let user_id = self.new_id(USER_SALT);
                     created += 1;
+                    Some(self.insert(record, user_id))
                 }
                 Some(idx) => {
                     if self.merge(idx, record) {
@@ -587,7 +983,11 @@ impl Store {
                     } else {
                         unchanged += 1;
                     }
+                    Some(idx)
                 }
+            };
+            if let (Some(idx), Some(saas)) = (applied, saas) {
+                self.upsert_saas(idx, &saas);
             }
         }
         let log = &mut self.portions[portion_idx];
@@ -799,6 +1199,44 @@ fn validate_ready(value: &Value) -> Result<(), String> {
         Some(unknown) => Err(format!("Unexpected field: {unknown}")),
         None => Ok(()),
     }
+}
+
+/// `{"saas_user_ids": [id, ...]}`: each id as given and as text (strings
+/// and integers are accepted).
+fn parse_saas_user_ids(body: &[u8]) -> Result<Vec<(Value, String)>, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("Request body is not valid JSON: {e}"))?;
+    let Value::Object(map) = value else {
+        return Err(format!(
+            "Request body must be a JSON object, got {}",
+            kind(&value)
+        ));
+    };
+    if let Some(unknown) = map.keys().find(|k| *k != "saas_user_ids") {
+        return Err(format!("Unknown field: {unknown}"));
+    }
+    let Some(Value::Array(ids)) = map.get("saas_user_ids") else {
+        return Err("saas_user_ids: must be an array of ids".into());
+    };
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| match id {
+            Value::String(s) if !s.is_empty() => Ok((id.clone(), s.clone())),
+            Value::Number(n) if n.is_u64() => Ok((id.clone(), n.to_string())),
+            other => Err(format!(
+                "saas_user_ids[{i}]: must be a non-empty string or an integer, got {}",
+                kind(other)
+            )),
+        })
+        .collect()
+}
+
+/// Adds the `x-total-count` header.
+fn with_total_count(mut response: Response, total: usize) -> Response {
+    response
+        .headers_mut()
+        .insert("x-total-count", HeaderValue::from(total));
+    response
 }
 
 /// `8-4-4-4-12` hex digits.

@@ -632,9 +632,11 @@ impl Team {
         }
     }
 
-    fn generated(&self, i: usize) -> Member {
-        let status = self.generated_status(i);
-        let (membership_type, role) = match FORCED.get(i) {
+    /// The generated membership type and role (an index into `ROLE_DEFS`)
+    /// of member `i`, whose generated status is `status`.
+    #[inline]
+    fn generated_class(&self, i: usize, status: MemberStatus) -> (MembershipType, Option<usize>) {
+        match FORCED.get(i) {
             Some(f) => (f.1, f.2),
             None => {
                 let membership = if self.h(i, S_MEMBERSHIP) % 100 < 10 {
@@ -653,7 +655,30 @@ impl Team {
                 });
                 (membership, role)
             }
-        };
+        }
+    }
+
+    /// Whether member `i` is active and holds the Team admin role, without
+    /// generating the whole member.
+    pub(crate) fn is_active_team_admin(&self, i: usize) -> bool {
+        match self.overlay.get(&i) {
+            Some(m) => m.status == MemberStatus::Active && m.is_team_admin(),
+            None => {
+                let status = self.generated_status(i);
+                status == MemberStatus::Active && self.generated_class(i, status).1 == Some(0)
+            }
+        }
+    }
+
+    /// Whether some member other than `except` is an active Team admin
+    /// (stops at the first one found; member 0 is one unless changed).
+    pub(crate) fn has_other_active_team_admin(&self, except: usize) -> bool {
+        (0..self.len).any(|i| i != except && self.is_active_team_admin(i))
+    }
+
+    fn generated(&self, i: usize) -> Member {
+        let status = self.generated_status(i);
+        let (membership_type, role) = self.generated_class(i, status);
 
         let names = names();
         let gi = (self.h(i, S_GIVEN) % GIVEN_NAMES.len() as u64) as usize;

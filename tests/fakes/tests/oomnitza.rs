@@ -565,3 +565,518 @@ async fn request_delay_and_bulk_volume() {
     );
     server.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------
+// Reading users and SaaS users
+
+/// A fresh portion id per call site.
+fn portion(n: u64) -> String {
+    format!("00000000-0000-4000-8000-{n:012x}")
+}
+
+/// `GET path` with the token: status, `x-total-count`, JSON body.
+async fn get_list(
+    server: &FakeOomnitza,
+    path: &str,
+    query: &[(&str, &str)],
+) -> (u16, Option<usize>, Value) {
+    let resp = reqwest::Client::new()
+        .get(format!("{}{path}", server.url()))
+        .query(query)
+        .header("Authorization2", TOKEN)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    let total = resp
+        .headers()
+        .get("x-total-count")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    let body: Value = resp.json().await.expect("JSON body");
+    (status, total, body)
+}
+
+/// The users a filter (or no filter) selects: their emails, in order.
+async fn emails(server: &FakeOomnitza, query: &[(&str, &str)]) -> Vec<String> {
+    let (status, total, body) = get_list(server, "/api/v3/users", query).await;
+    assert_eq!(status, 200, "{query:?}: {body}");
+    let list: Vec<String> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap_or_default().to_string())
+        .collect();
+    if !query.iter().any(|(k, _)| *k == "limit" || *k == "skip") {
+        assert_eq!(total, Some(list.len()), "{query:?}");
+    }
+    list
+}
+
+async fn patch(server: &FakeOomnitza, path: &str, body: &Value) -> Answer {
+    send(
+        server,
+        reqwest::Method::PATCH,
+        path,
+        Some(TOKEN),
+        Some("application/json"),
+        Some(body.to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn users_in_the_rest_view_with_stable_ids() {
+    let server = start();
+    let mut tami = user("tami@seagull.com", "Tami");
+    tami["LAST_NAME"] = json!("Gull");
+    tami["dropbox_user_id"] = json!("dbmid:AAA");
+    tami["saas"] = json!({"sync_key": "dbmid:AAA", "selected_saas_id": "s1", "name": "Dropbox"});
+    let records = json!([tami, user("bo@seagull.com", "Bo")]);
+    counts(
+        &post(
+            &server,
+            "/api/v3/bulk",
+            &payload(&portion(1), UPSERT, records),
+        )
+        .await,
+    );
+
+    let (status, total, body) = get_list(&server, "/api/v3/users", &[]).await;
+    assert_eq!((status, total), (200, Some(2)));
+    let first = &body[0];
+    let user_id = first["user_id"].as_str().unwrap().to_string();
+    assert_eq!(user_id.len(), 32);
+    assert_eq!(
+        *first,
+        json!({
+            "username": "tami@seagull.com",
+            "email": "tami@seagull.com",
+            "first_name": "Tami",
+            "last_name": "Gull",
+            "full_name": "Tami Gull",
+            "role": 25,
+            "dropbox_user_id": "dbmid:AAA",
+            "user_id": user_id,
+        })
+    );
+    assert_ne!(body[1]["user_id"], first["user_id"]);
+    assert_eq!(body[1]["full_name"], "Bo");
+
+    // An update keeps the id; the stored record is unchanged in shape.
+    let records = json!([user("tami@seagull.com", "Tamara")]);
+    counts(
+        &post(
+            &server,
+            "/api/v3/bulk",
+            &payload(&portion(2), UPSERT, records),
+        )
+        .await,
+    );
+    let (_, _, body) = get_list(&server, "/api/v3/users", &[]).await;
+    assert_eq!(body[0]["user_id"], user_id.as_str());
+    assert_eq!(body[0]["first_name"], "Tamara");
+    assert_eq!(server.users()[0]["FIRST_NAME"], "Tamara");
+    assert!(server.users()[0].get("user_id").is_none());
+
+    // Controls: a REST-view record (its user_id kept) and a bulk one.
+    let given = server.insert_user(json!({
+        "username": "cy", "email": "cy@seagull.com", "role": 30, "user_id": "u-cy",
+        "position": "CTO", "phone_number": "+1 555", "cost_center": "R&D",
+    }));
+    assert_eq!(given, "u-cy");
+    let assigned = server.insert_user(json!({"USER": "di", "EMAIL": "di@seagull.com"}));
+    assert_eq!(assigned.len(), 32);
+    assert_eq!(
+        server.user_by("EMAIL", "cy@seagull.com").unwrap()["PERMISSIONS_ID"],
+        30
+    );
+    assert_eq!(
+        server.user_by("EMAIL", "cy@seagull.com").unwrap()["POSITION"],
+        "CTO"
+    );
+    let cy = &get_list(&server, "/api/v3/users", &[("filter", "user_id eq 'u-cy'")])
+        .await
+        .2[0];
+    assert_eq!(cy["phone_number"], "+1 555");
+    assert_eq!(cy["cost_center"], "R&D");
+    assert_eq!(cy["role"], 30);
+    // A later bulk upsert finds inserted users by their sync key.
+    let records = json!([user("di@seagull.com", "Di")]);
+    let c = counts(
+        &post(
+            &server,
+            "/api/v3/bulk",
+            &payload(&portion(3), UPSERT, records),
+        )
+        .await,
+    );
+    assert_eq!(c, [0, 1, 0, 0, 0]);
+
+    assert!(server.set_user_field("CY@seagull.com", "role", json!(40)));
+    assert!(server.set_user_field("di@seagull.com", "last_login_date", json!("2025-06-01")));
+    assert!(!server.set_user_field("nobody@seagull.com", "role", json!(1)));
+    let list = get_list(&server, "/api/v3/users", &[("filter", "role eq '40'")])
+        .await
+        .2;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["email"], "cy@seagull.com");
+    assert_eq!(server.user_count(), 4);
+}
+
+#[tokio::test]
+async fn user_filters_every_operator() {
+    let server = start();
+    for (email, first, login) in [
+        ("ann@x.com", "Ann", Some("2025-01-15T10:00:00Z")),
+        ("bob@x.com", "Bob", Some("2025-03-01T00:00:00Z")),
+        ("cat@x.com", "Cat", None),
+        ("dan@x.com", "O'Dan", Some("2024-12-31T23:59:59Z")),
+    ] {
+        let mut record = json!({"EMAIL": email, "FIRST_NAME": first, "PERMISSIONS_ID": 25});
+        if let Some(login) = login {
+            record["last_login_date"] = json!(login);
+        }
+        server.insert_user(record);
+    }
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("email eq 'bob@x.com'", vec!["bob@x.com"]),
+        ("email EQ 'BOB@x.com'", vec![]),
+        (
+            "email ne 'bob@x.com'",
+            vec!["ann@x.com", "cat@x.com", "dan@x.com"],
+        ),
+        ("email lt 'bob@x.com'", vec!["ann@x.com"]),
+        ("email le 'bob@x.com'", vec!["ann@x.com", "bob@x.com"]),
+        ("email gt 'bob@x.com'", vec!["cat@x.com", "dan@x.com"]),
+        ("email ge 'cat@x.com'", vec!["cat@x.com", "dan@x.com"]),
+        // ISO timestamps compare as strings; a missing field is ''.
+        (
+            "last_login_date lt '2025-01-01'",
+            vec!["cat@x.com", "dan@x.com"],
+        ),
+        (
+            "last_login_date ge '2025-01-01'",
+            vec!["ann@x.com", "bob@x.com"],
+        ),
+        ("last_login_date eq ''", vec!["cat@x.com"]),
+        (
+            "email in ('dan@x.com', 'ann@x.com', 'zed@x.com')",
+            vec!["ann@x.com", "dan@x.com"],
+        ),
+        ("first_name in ('O''Dan')", vec!["dan@x.com"]),
+        (
+            "last_login_date ge '2025-01-01' and email ne 'ann@x.com'",
+            vec!["bob@x.com"],
+        ),
+        (
+            "role eq '25' AND first_name gt 'B' And first_name lt 'D'",
+            vec!["bob@x.com", "cat@x.com"],
+        ),
+        ("role ne '25'", vec![]),
+        ("", vec!["ann@x.com", "bob@x.com", "cat@x.com", "dan@x.com"]),
+    ];
+    for (filter, expected) in cases {
+        assert_eq!(
+            emails(&server, &[("filter", filter)]).await,
+            expected,
+            "{filter}"
+        );
+    }
+    assert_eq!(server.user_count(), 4);
+
+    for (filter, needle) in [
+        ("email like 'a%'", "unknown operator 'like'"),
+        ("email eq bob", "expected a quoted value after 'email eq'"),
+        ("email eq 'bob", "unterminated"),
+        ("email eq 'a' or email eq 'b'", "'or' is not supported"),
+        ("email eq 'a' email eq 'b'", "expected 'and'"),
+        ("email in 'a'", "expected '('"),
+        ("email eq 'a' and", "expected a condition after 'and'"),
+        ("email == 'a'", "unexpected character '='"),
+    ] {
+        let (status, total, body) = get_list(&server, "/api/v3/users", &[("filter", filter)]).await;
+        assert_eq!((status, total), (400, None), "{filter}");
+        let msg = body["errors"].as_str().unwrap();
+        assert!(
+            msg.starts_with("filter: ") && msg.contains(needle),
+            "{filter}: {msg}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn user_paging_sorting_and_fields() {
+    let server = start();
+    for i in 0..150 {
+        server.insert_user(
+            json!({"EMAIL": format!("u{i:03}@x.com"), "USER": format!("u{i:03}"),
+                                  "team": if i % 2 == 0 { "even" } else { "odd" }}),
+        );
+    }
+    // Default limit 100, total before paging.
+    let (status, total, body) = get_list(&server, "/api/v3/users", &[]).await;
+    assert_eq!((status, total), (200, Some(150)));
+    assert_eq!(body.as_array().unwrap().len(), 100);
+    let page = emails(&server, &[("limit", "10"), ("skip", "145")]).await;
+    assert_eq!(
+        page,
+        [
+            "u145@x.com",
+            "u146@x.com",
+            "u147@x.com",
+            "u148@x.com",
+            "u149@x.com"
+        ]
+    );
+    let (_, total, body) = get_list(
+        &server,
+        "/api/v3/users",
+        &[("filter", "team eq 'odd'"), ("limit", "3"), ("skip", "1")],
+    )
+    .await;
+    assert_eq!(total, Some(75));
+    assert_eq!(body[0]["email"], "u003@x.com");
+    let (_, total, body) = get_list(&server, "/api/v3/users", &[("skip", "500")]).await;
+    assert_eq!((total, body), (Some(150), json!([])));
+    // All of them in one page of the maximum size.
+    let (_, _, body) = get_list(&server, "/api/v3/users", &[("limit", "1000")]).await;
+    assert_eq!(body.as_array().unwrap().len(), 150);
+
+    let sorted = emails(&server, &[("sortby", "-email"), ("limit", "3")]).await;
+    assert_eq!(sorted, ["u149@x.com", "u148@x.com", "u147@x.com"]);
+    // Ties keep insertion order.
+    let by_team = emails(&server, &[("sortby", "team"), ("limit", "2")]).await;
+    assert_eq!(by_team, ["u000@x.com", "u002@x.com"]);
+    let by_team = emails(&server, &[("sortby", "-team"), ("limit", "2")]).await;
+    assert_eq!(by_team, ["u001@x.com", "u003@x.com"]);
+
+    let (_, _, body) = get_list(
+        &server,
+        "/api/v3/users",
+        &[("fields", "email,user_id,nope"), ("limit", "1")],
+    )
+    .await;
+    let keys: Vec<&String> = body[0].as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 2, "{body}");
+    assert!(body[0]["user_id"].is_string() && body[0]["email"] == "u000@x.com");
+
+    for query in [
+        [("limit", "0")],
+        [("limit", "1001")],
+        [("limit", "ten")],
+        [("skip", "-1")],
+        [("sortby", "")],
+        [("page", "2")],
+    ] {
+        let (status, _, body) = get_list(&server, "/api/v3/users", &query).await;
+        assert_eq!(status, 400, "{query:?}");
+        assert!(
+            body["errors"].as_str().unwrap().contains(query[0].0),
+            "{body}"
+        );
+    }
+    // The token and the method are checked.
+    let a = send(
+        &server,
+        reqwest::Method::GET,
+        "/api/v3/users",
+        None,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    let a = post(&server, "/api/v3/users", &json!({})).await;
+    assert_eq!(a.status, 405);
+}
+
+#[tokio::test]
+async fn saas_users_follow_bulk_records_and_can_be_deactivated() {
+    let server = start();
+    let saas = |key: &str, role: Option<&str>| {
+        let mut s = json!({"sync_key": key, "selected_saas_id": "saas-dropbox", "name": "Dropbox"});
+        if let Some(role) = role {
+            s["role"] = json!(role);
+        }
+        s
+    };
+    let mut a = user("a@x.com", "A");
+    a["saas"] = saas("dbmid:A", Some("Team admin"));
+    let mut b = user("b@x.com", "B");
+    b["saas"] = saas("dbmid:B", None);
+    let c = user("c@x.com", "C");
+    counts(
+        &post(
+            &server,
+            "/api/v3/bulk",
+            &payload(&portion(1), UPSERT, json!([a, b, c])),
+        )
+        .await,
+    );
+
+    let list = server.saas_users();
+    assert_eq!(list.len(), 2);
+    let id_a = list[0]["saas_user_id"].as_str().unwrap().to_string();
+    let id_b = list[1]["saas_user_id"].as_str().unwrap().to_string();
+    assert_ne!(id_a, id_b);
+    assert_eq!(
+        list[0],
+        json!({
+            "saas_user_id": id_a,
+            "sync_key": "dbmid:A",
+            "selected_saas_id": "saas-dropbox",
+            "name": "Dropbox",
+            "email": "a@x.com",
+            "role": "Team admin",
+            "status": "active",
+            "user_id": list[0]["user_id"],
+        })
+    );
+    assert!(list[1].get("role").is_none());
+    // Linked to the user record it came with.
+    let owner = get_list(
+        &server,
+        "/api/v3/users",
+        &[("filter", "email eq 'a@x.com'")],
+    )
+    .await
+    .2;
+    assert_eq!(owner[0]["user_id"], list[0]["user_id"]);
+    let (status, total, body) = get_list(&server, "/api/v3/saas_users", &[]).await;
+    assert_eq!((status, total), (200, Some(2)));
+    assert_eq!(body, json!(list));
+
+    let a = patch(
+        &server,
+        "/api/v3/saas_users/deactivate",
+        &json!({"saas_user_ids": [id_a, "nope"]}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.json(),
+        json!([{"saas_user_id": id_a, "error": null}, {"saas_user_id": "nope", "error": "not found"}])
+    );
+    let (_, total, body) = get_list(
+        &server,
+        "/api/v3/saas_users",
+        &[("filter", "status eq 'inactive'")],
+    )
+    .await;
+    assert_eq!(total, Some(1));
+    assert_eq!(body[0]["saas_user_id"], id_a.as_str());
+    let (_, total, _) = get_list(
+        &server,
+        "/api/v3/saas_users",
+        &[("filter", "status eq 'active' and role eq ''")],
+    )
+    .await;
+    assert_eq!(total, Some(1));
+
+    // A later sync of the same account updates it, keeping id and status.
+    let mut a2 = user("a2@x.com", "A");
+    a2["saas"] = saas("dbmid:A", Some("Member"));
+    counts(
+        &post(
+            &server,
+            "/api/v3/bulk",
+            &payload(&portion(2), UPSERT, json!([a2])),
+        )
+        .await,
+    );
+    let list = server.saas_users();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["saas_user_id"], id_a.as_str());
+    assert_eq!(list[0]["status"], "inactive");
+    assert_eq!(list[0]["email"], "a2@x.com");
+    assert_eq!(list[0]["role"], "Member");
+
+    let a = patch(
+        &server,
+        "/api/v3/saas_users/activate",
+        &json!({"saas_user_ids": [id_a]}),
+    )
+    .await;
+    assert_eq!(a.json(), json!([{"saas_user_id": id_a, "error": null}]));
+    assert_eq!(server.saas_users()[0]["status"], "active");
+
+    // Controls.
+    let given = server
+        .insert_saas_user(json!({"saas_user_id": "s-9", "email": "x@y.z", "status": "inactive"}));
+    assert_eq!(given, "s-9");
+    let assigned = server.insert_saas_user(json!({"email": "w@y.z", "sync_key": "k"}));
+    assert_eq!(server.saas_users()[3]["status"], "active");
+    assert_eq!(server.saas_users()[3]["saas_user_id"], assigned.as_str());
+    let a = patch(
+        &server,
+        "/api/v3/saas_users/activate",
+        &json!({"saas_user_ids": ["s-9"]}),
+    )
+    .await;
+    assert_eq!(a.json()[0]["error"], Value::Null);
+    let (_, total, body) = get_list(
+        &server,
+        "/api/v3/saas_users",
+        &[
+            ("filter", "email in ('x@y.z', 'w@y.z')"),
+            ("sortby", "-email"),
+            ("fields", "email"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (total, body),
+        (Some(2), json!([{"email": "x@y.z"}, {"email": "w@y.z"}]))
+    );
+
+    // Strict bodies, methods and content type.
+    for bad in [
+        json!({}),
+        json!({"saas_user_ids": "x"}),
+        json!({"saas_user_ids": [true]}),
+        json!({"saas_user_ids": [""]}),
+        json!({"saas_user_ids": [], "extra": 1}),
+        json!([]),
+    ] {
+        let a = patch(&server, "/api/v3/saas_users/deactivate", &bad).await;
+        assert_eq!(a.status, 400, "{bad}");
+        assert!(a.json()["errors"].is_string());
+    }
+    let a = patch(
+        &server,
+        "/api/v3/saas_users/deactivate",
+        &json!({"saas_user_ids": []}),
+    )
+    .await;
+    assert_eq!(a.json(), json!([]));
+    let a = post(
+        &server,
+        "/api/v3/saas_users/deactivate",
+        &json!({"saas_user_ids": []}),
+    )
+    .await;
+    assert_eq!(a.status, 405);
+    let a = send(
+        &server,
+        reqwest::Method::PATCH,
+        "/api/v3/saas_users/activate",
+        Some(TOKEN),
+        Some("text/plain"),
+        Some("{}".into()),
+    )
+    .await;
+    assert_eq!(a.status, 415);
+    let a = send(
+        &server,
+        reqwest::Method::PATCH,
+        "/api/v3/saas_users/activate",
+        None,
+        Some("application/json"),
+        Some(json!({"saas_user_ids": [id_a]}).to_string()),
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    assert_eq!(server.saas_users()[0]["status"], "active");
+    let (status, _, _) = get_list(&server, "/api/v3/saas_users", &[("filter", "status")]).await;
+    assert_eq!(status, 400);
+}
