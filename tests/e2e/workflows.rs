@@ -375,3 +375,126 @@ fn a_fault_mid_listing_never_deactivates_anyone() {
         "a partial listing proves nothing"
     );
 }
+
+#[test]
+fn roles_are_set_and_read_back() {
+    let o = office();
+    let w = &o.world;
+    let run = w.run(&[
+        "action",
+        "set-user-role",
+        "--user",
+        &o.leaver,
+        "--param",
+        "role=User management admin",
+        "--yes",
+    ]);
+    run.assert_ok();
+    let member = w.dropbox.member_by_email(&o.leaver).expect("member");
+    assert_eq!(
+        member
+            .roles
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        ["User management admin"]
+    );
+    w.run(&[
+        "action",
+        "set-user-role",
+        "--user",
+        &o.leaver,
+        "--param",
+        "role=member",
+        "--yes",
+    ])
+    .assert_ok();
+    assert!(
+        w.dropbox
+            .member_by_email(&o.leaver)
+            .expect("member")
+            .roles
+            .is_empty()
+    );
+    let run = w.run(&[
+        "action",
+        "set-user-role",
+        "--user",
+        &o.leaver,
+        "--param",
+        "role=Chief Wizard",
+        "--yes",
+    ]);
+    assert!(!run.ok());
+    assert!(
+        format!("{}{}", run.stdout, run.stderr).contains("Team admin"),
+        "lists the roles: {}{}",
+        run.stdout,
+        run.stderr
+    );
+}
+
+#[test]
+fn an_async_removal_is_polled_to_completion_and_a_repeat_is_unchanged() {
+    let o = office();
+    let w = &o.world;
+    w.dropbox.set_remove_async_polls(2);
+    let run = w.run(&["action", "delete-user", "--user", &o.leaver, "--yes"]);
+    run.assert_ok();
+    assert!(run.stdout.contains("done"), "{}", run.stdout);
+    assert!(status_of(w, &o.leaver).is_removed());
+    let again = w.run(&["action", "delete-user", "--user", &o.leaver, "--yes"]);
+    again.assert_ok();
+    assert!(again.stdout.contains("unchanged"), "{}", again.stdout);
+}
+
+#[test]
+fn keep_account_with_retained_shares_is_sent_as_asked() {
+    let o = office();
+    let w = &o.world;
+    let run = w.run(&[
+        "action",
+        "delete-user",
+        "--user",
+        &o.leaver,
+        "--param",
+        "keep-account=true",
+        "--param",
+        "retain-team-shares=true",
+        "--yes",
+    ]);
+    run.assert_ok();
+    let log = w.dropbox.action_log();
+    let remove = log
+        .iter()
+        .find(|a| a.route.ends_with("members/remove"))
+        .expect("remove call");
+    assert_eq!(remove.args["keep_account"], true);
+    assert_eq!(remove.args["retain_team_shares"], true);
+    assert_eq!(remove.args["wipe_data"], false);
+}
+
+#[test]
+fn the_last_admin_cannot_be_suspended() {
+    let o = office();
+    let admins: Vec<String> = Team::generate(40, 42)
+        .members()
+        .filter(|m| {
+            matches!(m.status, MemberStatus::Active)
+                && m.roles.iter().any(|r| r.name == "Team admin")
+        })
+        .map(|m| m.email)
+        .collect();
+    let (last, others) = admins.split_last().expect("the team has an admin");
+    for a in others {
+        o.world
+            .run(&["action", "deactivate-user", "--user", a, "--yes"])
+            .assert_ok();
+    }
+    let run = o
+        .world
+        .run(&["action", "deactivate-user", "--user", last, "--yes"]);
+    assert!(!run.ok());
+    assert!(run.stdout.contains("suspend_last_admin"), "{}", run.stdout);
+    assert!(matches!(status_of(&o.world, last), MemberStatus::Active));
+}
