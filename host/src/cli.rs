@@ -59,6 +59,9 @@ pub enum Command {
         /// Mark the run as a trial in Oomnitza; send at most 10 records.
         #[arg(long)]
         test_run: bool,
+        /// Send every record, not only those changed since last sent.
+        #[arg(long)]
+        full: bool,
     },
     /// Run a real sync against a bundled fake Dropbox and fake Oomnitza.
     Demo(crate::demo::DemoArgs),
@@ -196,20 +199,29 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sync { dry_run, test_run } => {
+        Command::Sync {
+            dry_run,
+            test_run,
+            full,
+        } => {
             let config = Config::load(&args.config)?;
             let integration = Integration::prepare(config).await?;
+            let stop = stop_on_signal();
             let report = sync::run(
                 &integration,
                 &SyncOptions {
                     dry_run,
                     test_run,
                     progress,
+                    full,
+                    stop: Some(stop),
                 },
             )
             .await?;
             eprintln!("{}", report.render());
-            Ok(if report.succeeded() {
+            Ok(if report.stopped {
+                ExitCode::from(130)
+            } else if report.succeeded() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -366,6 +378,40 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             })
         }
     }
+}
+
+/// A flag raised by SIGINT or SIGTERM: the sync finishes the page in hand,
+/// checkpoints and stops. A second signal exits at once (the state database
+/// is consistent at every commit, so even that loses nothing).
+fn stop_on_signal() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    let raised = flag.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        for _ in 0..2 {
+            #[cfg(unix)]
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+            if raised.swap(true, Ordering::SeqCst) {
+                eprintln!(
+                    "second signal: exiting now; the next sync resumes from the last checkpoint"
+                );
+                std::process::exit(130);
+            }
+            eprintln!("stopping after the page in hand (send the signal again to exit at once)");
+        }
+    });
+    flag
 }
 
 fn open_state(config: &Config) -> Result<crate::state::StateDb> {

@@ -118,9 +118,8 @@ pub async fn run(args: DemoArgs, progress: bool) -> Result<ExitCode> {
     let report = sync::run(
         &integration,
         &SyncOptions {
-            dry_run: false,
-            test_run: false,
             progress,
+            ..Default::default()
         },
     )
     .await?;

@@ -5,9 +5,21 @@
 //! Oomnitza (several in flight) while the next page is fetched. Memory is
 //! bounded by a page plus the batches in flight, whatever the team size.
 //!
-//! Every run has one `portion`. A run that sent records is closed with
-//! `finalize`; one with nothing to send, or one that failed, is reported
-//! through `add_ready_portion` so Oomnitza's run log shows it.
+//! Every run has one `portion`, and nothing is lost: each page is committed
+//! to the state database (its batches into the outbox, the cursor past it)
+//! before anything is posted, and a batch leaves the outbox only once
+//! Oomnitza acknowledged it. A run killed at any point, stopped by a
+//! signal, or cut short by an Oomnitza outage resumes its portion on the
+//! next start: pending batches first, then the listing from the checkpoint.
+//! Keys already queued in the portion are never queued again (an expired
+//! cursor restarts the listing without duplicates), and by default records
+//! whose mapped content did not change since they were last acknowledged
+//! are not sent (`--full` sends everything).
+//!
+//! A run that sent records is closed with `finalize`; one with nothing to
+//! send is reported with `add_ready_portion` (`is_empty_run`), and one that
+//! failed before anything reached Oomnitza with `add_ready_portion`
+//! (`failed`).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -22,9 +34,11 @@ use tokio::task::JoinSet;
 use crate::bindings::{ConnectorError, FetchRequest, MapOutcome, RecordKind, Value};
 use crate::config::Mode;
 use crate::integration::{Integration, describe_error};
+use crate::oomnitza::OomnitzaClient;
 use crate::oomnitza::client::backoff;
 use crate::oomnitza::wire::{BulkRequest, BulkResponse, ReadyPortion};
-use crate::oomnitza::{OomnitzaClient, OomnitzaError};
+use crate::state::StateDb;
+use sha2::{Digest, Sha256};
 
 /// How a sync runs.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +49,10 @@ pub struct SyncOptions {
     pub test_run: bool,
     /// Show a progress bar (callers pass `stderr().is_terminal()`).
     pub progress: bool,
+    /// Send every record, changed or not.
+    pub full: bool,
+    /// Set by a signal handler: finish the page in hand, checkpoint, stop.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// What a run did; printed at the end and returned to tests.
@@ -57,6 +75,18 @@ pub struct SyncReport {
     pub vendor_retries: u64,
     pub requests: u64,
     pub denied: u64,
+    /// This run resumed an unfinished portion.
+    pub resumed: bool,
+    /// Records not sent because they did not change since last sent.
+    pub unchanged_skipped: u64,
+    /// Records not queued again because the portion already had them.
+    pub already_queued: u64,
+    /// Times the listing restarted after an expired cursor.
+    pub cursor_restarts: u64,
+    /// Batches still waiting in the outbox when the run ended.
+    pub pending_batches: u64,
+    /// Stopped by a signal, checkpointed.
+    pub stopped: bool,
     /// SaaS users deactivated because Dropbox no longer lists them.
     pub saas_deactivated: u64,
     /// Why SaaS reconciliation did not run, when it was asked for.
@@ -76,15 +106,20 @@ impl SyncReport {
     /// The human summary printed at the end of a run.
     pub fn render(&self) -> String {
         let status = match &self.error {
+            None if self.stopped => format!(
+                "stopped by a signal: portion {} is checkpointed; run `oomnitza-connect sync` to resume it",
+                self.portion
+            ),
             None if self.dry_run => "dry run (nothing sent)".to_string(),
             None => "succeeded".to_string(),
             Some(e) => format!("FAILED: {e}"),
         };
         let rate = self.fetched as f64 / self.elapsed.as_secs_f64().max(1e-9);
         let mut s = format!(
-            "sync {status}\n  portion        {}{}\n  pages          {}\n  fetched        {}\n  mapped         {}\n  failed         {}\n  filtered out   {}\n  sent           {} in {} batches\n",
+            "sync {status}\n  portion        {}{}{}\n  pages          {}\n  fetched        {}\n  mapped         {}\n  failed         {}\n  filtered out   {}\n  sent           {} in {} batches\n",
             self.portion,
             if self.test_run { " (test run)" } else { "" },
+            if self.resumed { " (resumed)" } else { "" },
             self.pages,
             self.fetched,
             self.mapped,
@@ -97,6 +132,22 @@ impl SyncReport {
             s.push_str(&format!(
                 "  oomnitza       {} created, {} updated, {} unchanged, {} skipped, {} failed\n",
                 self.created, self.updated, self.unchanged, self.skipped, self.rejected
+            ));
+        }
+        s.push_str(&format!(
+            "  not sent       {} unchanged since last sent, {} already queued in this portion\n",
+            self.unchanged_skipped, self.already_queued
+        ));
+        if self.pending_batches > 0 {
+            s.push_str(&format!(
+                "  outbox         {} batches wait for Oomnitza; the next run sends them first\n",
+                self.pending_batches
+            ));
+        }
+        if self.cursor_restarts > 0 {
+            s.push_str(&format!(
+                "  listing        restarted {} time(s) after an expired cursor\n",
+                self.cursor_restarts
             ));
         }
         if self.saas_deactivated > 0 || self.saas_note.is_some() {
@@ -121,9 +172,53 @@ impl SyncReport {
     }
 }
 
-/// A batch ready to post.
+/// A batch ready to post: its outbox row (none in a dry run), its
+/// records, and the fingerprints to remember once acknowledged.
 struct Batch {
+    id: i64,
     records: Vec<Map<String, Json>>,
+    fingerprints: String,
+}
+
+type Db = Arc<std::sync::Mutex<StateDb>>;
+
+fn db_call<T>(db: &Db, f: impl FnOnce(&StateDb) -> Result<T>) -> Result<T> {
+    let guard = db
+        .lock()
+        .map_err(|_| anyhow!("the state database lock is poisoned"))?;
+    f(&guard)
+}
+
+/// What shapes records: when it changes, fingerprints are forgotten.
+fn mapping_hash(integration: &Integration) -> String {
+    let cfg = &integration.config;
+    let text = format!(
+        "{:?}|{}|{:?}|{:?}",
+        integration.spec,
+        integration.component.sha256,
+        cfg.integration.mode,
+        cfg.saas.as_ref().map(|s| (&s.saas_id, &s.name))
+    );
+    hex::encode(&Sha256::digest(text.as_bytes())[..16])
+}
+
+/// The identity of a record in Oomnitza: its sync-key values.
+fn record_key(record: &Map<String, Json>, sync_key: &[String]) -> String {
+    sync_key
+        .iter()
+        .map(|k| match record.get(k) {
+            Some(Json::String(s)) => s.to_ascii_lowercase(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        })
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}
+
+fn fingerprint(record: &Map<String, Json>) -> i64 {
+    let bytes = serde_json::to_vec(record).unwrap_or_default();
+    let d = Sha256::digest(&bytes);
+    i64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
 }
 
 /// Runs one sync of `integration`. Errors of the run itself are in the
@@ -131,13 +226,7 @@ struct Batch {
 pub async fn run(integration: &Integration, opts: &SyncOptions) -> Result<SyncReport> {
     let started = Instant::now();
     let cfg = &integration.config;
-    let portion = uuid::Uuid::new_v4().to_string();
-    let mut report = SyncReport {
-        portion: portion.clone(),
-        dry_run: opts.dry_run,
-        test_run: opts.test_run,
-        ..Default::default()
-    };
+    let name = cfg.integration.name.clone();
     let client = match (&integration.oomnitza_token, opts.dry_run) {
         (_, true) => None,
         (Some(tok), false) => Some(
@@ -146,22 +235,77 @@ pub async fn run(integration: &Integration, opts: &SyncOptions) -> Result<SyncRe
         ),
         (None, false) => bail!("no Oomnitza token configured"),
     };
+    let db: Db = Arc::new(std::sync::Mutex::new(StateDb::open(
+        &cfg.resolve(&cfg.state.path),
+    )?));
+    if !opts.dry_run {
+        if let Err(pid) = db_call(&db, |d| d.acquire_lock(&name))? {
+            bail!("another sync of `{name}` is running (process {pid}); it was not started twice");
+        }
+    }
+    let result = run_locked(integration, opts, client, &db, started).await;
+    if !opts.dry_run {
+        let _ = db_call(&db, |d| d.release_lock(&name));
+    }
+    result
+}
+
+async fn run_locked(
+    integration: &Integration,
+    opts: &SyncOptions,
+    client: Option<OomnitzaClient>,
+    db: &Db,
+    started: Instant,
+) -> Result<SyncReport> {
+    let cfg = &integration.config;
+    let name = cfg.integration.name.clone();
+    let hash = mapping_hash(integration);
+    let active = if opts.dry_run {
+        None
+    } else {
+        if db_call(db, |d| d.check_mapping(&name, &hash))? {
+            tracing::info!("the mapping changed since the last run: every record will be sent");
+        }
+        db_call(db, |d| d.active_run(&name))?
+    };
+    let portion = active
+        .as_ref()
+        .map(|a| a.portion.clone())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut report = SyncReport {
+        portion: portion.clone(),
+        dry_run: opts.dry_run,
+        test_run: opts.test_run,
+        resumed: active.is_some(),
+        ..Default::default()
+    };
+    if let Some(a) = &active {
+        tracing::info!(
+            "resuming portion {} ({} pages done, {} batches acknowledged)",
+            a.portion,
+            a.pages_done,
+            a.acked_batches
+        );
+    }
+    let run_id = if opts.dry_run {
+        None
+    } else {
+        let id = db_call(db, |d| d.start_run(&name, &portion, &crate::clock::now()))?;
+        db_call(db, |d| match &active {
+            Some(_) => d.set_active_run_id(&name, id),
+            None => d.begin_active_run(&name, &portion, id, &crate::clock::now()),
+        })?;
+        Some(id)
+    };
     let stats = integration.policy.stats.clone();
     let before = (
         stats.requests.load(Ordering::Relaxed),
         stats.denied.load(Ordering::Relaxed),
     );
-    let db = crate::state::StateDb::open(&cfg.resolve(&cfg.state.path))?;
-    let run_id = if opts.dry_run {
-        None
-    } else {
-        Some(db.start_run(&cfg.integration.name, &portion, &crate::clock::now())?)
-    };
     let saas_keys = std::sync::Mutex::new(std::collections::HashSet::new());
-
     let ctx = Arc::new(BatchContext {
         connector_version: integration.manifest.version.clone(),
-        connector_name: cfg.integration.name.clone(),
+        connector_name: name.clone(),
         portion: portion.clone(),
         sync_field: integration.spec.sync_key.clone(),
         preference: cfg.integration.preference.flags(),
@@ -173,9 +317,46 @@ pub async fn run(integration: &Integration, opts: &SyncOptions) -> Result<SyncRe
         client.clone(),
         ctx.clone(),
         cfg.oomnitza.concurrency,
+        db.clone(),
     ));
 
-    let fetched = fetch_all(integration, opts, &mut report, &ctx, tx, &saas_keys).await;
+    // Batches a previous run left in the outbox go first.
+    let mut fetched: Result<()> = Ok(());
+    if !opts.dry_run {
+        for b in db_call(db, |d| d.pending_batches(&portion))? {
+            let records: Vec<Map<String, Json>> = serde_json::from_str(&b.records)
+                .with_context(|| format!("outbox batch {} is unreadable", b.id))?;
+            if tx
+                .send(Batch {
+                    id: b.id,
+                    records,
+                    fingerprints: b.fingerprints,
+                })
+                .await
+                .is_err()
+            {
+                fetched = Err(anyhow!("stopped: posting to Oomnitza failed"));
+                break;
+            }
+        }
+    }
+    let listing_done = active.as_ref().is_some_and(|a| a.listing_complete);
+    if fetched.is_ok() && !listing_done {
+        let cursor = active.as_ref().and_then(|a| a.cursor.clone());
+        fetched = fetch_all(
+            integration,
+            opts,
+            &mut report,
+            &ctx,
+            tx,
+            &saas_keys,
+            db,
+            cursor,
+        )
+        .await;
+    } else {
+        drop(tx);
+    }
     let forwarded = forwarder
         .await
         .map_err(|e| anyhow!("forwarder task failed: {e}"))?;
@@ -204,35 +385,37 @@ pub async fn run(integration: &Integration, opts: &SyncOptions) -> Result<SyncRe
     report.denied = stats.denied.load(Ordering::Relaxed) - before.1;
 
     if let Some(client) = &client {
-        close_portion(client, &ctx, &mut report).await;
-        if report.error.is_none() {
+        close_portion(client, &ctx, &mut report, db, &name).await?;
+        if report.error.is_none() && !report.stopped {
             let keys = saas_keys.into_inner().unwrap_or_default();
             reconcile_saas(integration, client, opts, &keys, &mut report).await;
         }
     }
     report.elapsed = started.elapsed();
     if let Some(id) = run_id {
-        db.finish_run(
-            id,
-            &crate::state::RunRecord {
-                ended_at: Some(crate::clock::now()),
-                status: if report.succeeded() {
-                    "succeeded"
-                } else {
-                    "failed"
-                }
-                .into(),
-                fetched: report.fetched,
-                mapped: report.mapped,
-                failed: report.failed,
-                filtered: report.filtered,
-                sent: report.sent,
-                created: report.created,
-                updated: report.updated,
-                error: report.error.clone(),
-                ..Default::default()
-            },
-        )?;
+        db_call(db, |d| {
+            d.finish_run(
+                id,
+                &crate::state::RunRecord {
+                    ended_at: Some(crate::clock::now()),
+                    status: match (&report.error, report.stopped) {
+                        (Some(_), _) => "failed",
+                        (None, true) => "stopped",
+                        (None, false) => "succeeded",
+                    }
+                    .into(),
+                    fetched: report.fetched,
+                    mapped: report.mapped,
+                    failed: report.failed,
+                    filtered: report.filtered,
+                    sent: report.sent,
+                    created: report.created,
+                    updated: report.updated,
+                    error: report.error.clone(),
+                    ..Default::default()
+                },
+            )
+        })?;
     }
     Ok(report)
 }
@@ -313,50 +496,91 @@ async fn reconcile_saas(
     }
 }
 
-/// Finalizes a successful run, or reports an empty or failed one.
-async fn close_portion(client: &OomnitzaClient, ctx: &BatchContext, report: &mut SyncReport) {
-    let result = match (&report.error, report.batches) {
-        (None, 0) => {
-            client
-                .add_ready_portion(
-                    &ctx.connector_name,
-                    &ReadyPortion::Empty {
-                        correlation_id: &ctx.portion,
-                        is_empty_run: true,
-                    },
-                )
-                .await
-        }
-        (None, _) => client.finalize(&ctx.portion).await,
-        // A failed run is never finalized: Oomnitza must not treat a
-        // partial listing as the whole team.
-        (Some(e), _) => {
-            client
+/// Closes the portion when the run completed: `finalize` if anything was
+/// acknowledged, else an empty-run report. A failed run keeps its portion
+/// open (to resume) unless nothing reached Oomnitza and nothing waits in the
+/// outbox: then it is reported as failed and the next run starts afresh.
+async fn close_portion(
+    client: &OomnitzaClient,
+    ctx: &BatchContext,
+    report: &mut SyncReport,
+    db: &Db,
+    name: &str,
+) -> Result<()> {
+    let active = db_call(db, |d| d.active_run(name))?;
+    let acked = active.as_ref().map_or(0, |a| a.acked_batches);
+    let listing_complete = active.as_ref().is_some_and(|a| a.listing_complete);
+    report.pending_batches = db_call(db, |d| d.pending_count(&ctx.portion))?;
+    if report.stopped {
+        return Ok(());
+    }
+    if let Some(e) = report.error.clone() {
+        if acked == 0 && report.pending_batches == 0 {
+            let r = client
                 .add_ready_portion(
                     &ctx.connector_name,
                     &ReadyPortion::Failed {
                         correlation_id: &ctx.portion,
                         failed: 1,
-                        error_message: e,
+                        error_message: &e,
                         test_run: ctx.test_run,
                         error_type: "Fatal Error",
                     },
                 )
-                .await
+                .await;
+            db_call(db, |d| d.clear_active_run(name, &ctx.portion))?;
+            if let Err(re) = r {
+                report.error = Some(format!(
+                    "{e}; and reporting the failure to Oomnitza failed: {re}"
+                ));
+            }
+        } else {
+            report.error = Some(format!(
+                "{e}; portion {} stays open with {} batches in the outbox and resumes on the next run",
+                ctx.portion, report.pending_batches
+            ));
         }
+        return Ok(());
+    }
+    if !listing_complete || report.pending_batches > 0 {
+        // Only a test run ends early on purpose.
+        if !ctx.test_run {
+            report.error = Some(format!(
+                "the run ended before its portion was complete ({} batches pending)",
+                report.pending_batches
+            ));
+            return Ok(());
+        }
+    }
+    let result = if acked == 0 {
+        client
+            .add_ready_portion(
+                &ctx.connector_name,
+                &ReadyPortion::Empty {
+                    correlation_id: &ctx.portion,
+                    is_empty_run: true,
+                },
+            )
+            .await
+    } else {
+        client.finalize(&ctx.portion).await
     };
-    if let Err(e) = result {
-        match &mut report.error {
-            Some(existing) => existing.push_str(&format!(
-                "; and reporting the failure to Oomnitza failed: {e}"
-            )),
-            None => report.error = Some(format!("closing the portion failed: {e}")),
+    match result {
+        Ok(()) => db_call(db, |d| d.clear_active_run(name, &ctx.portion)),
+        Err(e) => {
+            report.error = Some(format!(
+                "closing portion {} failed: {e}; the next run closes it",
+                ctx.portion
+            ));
+            Ok(())
         }
     }
 }
 
-/// Fetches every page, maps it, and queues batches. Stops at the first
-/// error, or when the forwarder has stopped (it failed).
+/// Fetches pages from `cursor` on, maps them, and commits each page's
+/// batches to the outbox before handing them to the forwarder. Stops at the
+/// first error, on a stop signal, or when the forwarder has stopped.
+#[allow(clippy::too_many_arguments)]
 async fn fetch_all(
     integration: &Integration,
     opts: &SyncOptions,
@@ -364,8 +588,11 @@ async fn fetch_all(
     ctx: &BatchContext,
     tx: mpsc::Sender<Batch>,
     saas_keys: &std::sync::Mutex<std::collections::HashSet<String>>,
+    db: &Db,
+    mut cursor: Option<String>,
 ) -> Result<()> {
     let cfg = &integration.config;
+    let name = &ctx.connector_name;
     let mut inst = integration.instance().await?;
     let kind = match cfg.integration.mode {
         Mode::UserOnly => RecordKind::Users,
@@ -379,13 +606,19 @@ async fn fetch_all(
     let shaper = RecordShaper::new(integration);
     let batch_size = cfg.oomnitza.batch_size;
     let limit = if opts.test_run { Some(10u64) } else { None };
+    let full = opts.full || opts.test_run;
     let progress = progress_bar(opts.progress);
     let mut stdout = std::io::stdout().lock();
-
-    let mut cursor: Option<String> = None;
-    let mut pending: Vec<Map<String, Json>> = Vec::with_capacity(batch_size);
     let mut queued = 0u64;
     loop {
+        if opts
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+        {
+            report.stopped = true;
+            break;
+        }
         let req = FetchRequest {
             kind,
             cursor: cursor.clone(),
@@ -393,7 +626,21 @@ async fn fetch_all(
             options: options.clone(),
             sync_time: sync_time.clone(),
         };
-        let page = fetch_with_retries(integration, &mut inst, &req, report).await?;
+        let page = match fetch_with_retries(integration, &mut inst, &req, report).await? {
+            Fetched::Page(p) => p,
+            Fetched::InvalidCursor if report.cursor_restarts < 3 => {
+                tracing::warn!(
+                    "Dropbox rejected the cursor as expired; listing again from the start (same portion, no duplicates)"
+                );
+                report.cursor_restarts += 1;
+                if !opts.dry_run {
+                    db_call(db, |d| d.restart_listing(name))?;
+                }
+                cursor = None;
+                continue;
+            }
+            Fetched::InvalidCursor => bail!("Dropbox rejected the listing cursor 3 times in a row"),
+        };
         report.pages += 1;
         report.fetched += page.records.len() as u64;
 
@@ -405,36 +652,102 @@ async fn fetch_all(
                 describe_error(&e)
             ),
         };
-        for (outcome, source) in outcomes.into_iter().zip(&page.records) {
-            if limit.is_some_and(|l| queued >= l) {
-                break;
-            }
-            let record = match outcome {
-                MapOutcome::Mapped(m) => {
-                    report.mapped += 1;
-                    let record = shaper.mapped(m.fields);
-                    if let Some(key) = record.get("saas").and_then(|s| s["sync_key"].as_str())
-                        && let Ok(mut keys) = saas_keys.lock()
-                    {
-                        keys.insert(key.to_ascii_lowercase());
+        // (record, portion key, fingerprint for change detection)
+        let mut chosen: Vec<(Map<String, Json>, String, Option<i64>)> = Vec::new();
+        {
+            let guard = db
+                .lock()
+                .map_err(|_| anyhow!("the state database lock is poisoned"))?;
+            for (outcome, source) in outcomes.into_iter().zip(&page.records) {
+                if limit.is_some_and(|l| queued + chosen.len() as u64 >= l) {
+                    break;
+                }
+                let (record, key, fp) = match outcome {
+                    MapOutcome::Mapped(m) => {
+                        report.mapped += 1;
+                        let record = shaper.mapped(m.fields);
+                        if let Some(key) = record.get("saas").and_then(|s| s["sync_key"].as_str())
+                            && let Ok(mut keys) = saas_keys.lock()
+                        {
+                            keys.insert(key.to_ascii_lowercase());
+                        }
+                        let key = record_key(&record, &ctx.sync_field);
+                        let fp = fingerprint(&record);
+                        if !full && guard.fingerprint(name, &key)? == Some(fp) {
+                            report.unchanged_skipped += 1;
+                            continue;
+                        }
+                        (record, key, Some(fp))
                     }
-                    record
-                }
-                MapOutcome::Failed(f) => {
-                    report.failed += 1;
-                    tracing::debug!("record {} failed to map: {}", source.id, f.reason);
-                    shaper.failed(f.raw, &f.reason)
-                }
-                MapOutcome::Filtered(_) => {
-                    report.filtered += 1;
+                    MapOutcome::Failed(f) => {
+                        report.failed += 1;
+                        tracing::debug!("record {} failed to map: {}", source.id, f.reason);
+                        (
+                            shaper.failed(f.raw, &f.reason),
+                            format!("raw\u{1f}{}", source.id),
+                            None,
+                        )
+                    }
+                    MapOutcome::Filtered(_) => {
+                        report.filtered += 1;
+                        continue;
+                    }
+                };
+                if !opts.dry_run && guard.portion_has_key(&ctx.portion, &key)? {
+                    report.already_queued += 1;
                     continue;
                 }
-            };
-            pending.push(record);
-            queued += 1;
-            if pending.len() == batch_size {
-                let records = std::mem::replace(&mut pending, Vec::with_capacity(batch_size));
-                send_batch(&tx, records, opts.dry_run, ctx, &mut stdout).await?;
+                chosen.push((record, key, fp));
+            }
+        }
+        queued += chosen.len() as u64;
+        let last_page = !page.has_more || limit.is_some_and(|l| queued >= l);
+        let next_cursor = page.cursor.clone();
+        if !last_page && next_cursor.is_none() {
+            bail!(
+                "the connector said more pages follow but gave no cursor (page {})",
+                report.pages
+            );
+        }
+        let mut batches = Vec::new();
+        let mut keys = Vec::with_capacity(chosen.len());
+        for chunk in chosen.chunks(batch_size) {
+            let records: Vec<Map<String, Json>> = chunk.iter().map(|c| c.0.clone()).collect();
+            let fps: Vec<(&str, i64)> = chunk
+                .iter()
+                .filter_map(|(_, k, f)| f.map(|f| (k.as_str(), f)))
+                .collect();
+            batches.push((records, serde_json::to_string(&fps)?));
+            keys.extend(chunk.iter().map(|c| c.1.clone()));
+        }
+        if opts.dry_run {
+            for (records, _) in &batches {
+                serde_json::to_writer(&mut stdout, &ctx.body(records))?;
+                writeln!(stdout)?;
+            }
+        } else {
+            let serialized: Vec<(String, String)> = batches
+                .iter()
+                .map(|(r, f)| Ok((serde_json::to_string(r)?, f.clone())))
+                .collect::<Result<_>>()?;
+            let ids = db_call(db, |d| {
+                d.commit_page(
+                    name,
+                    &ctx.portion,
+                    &serialized,
+                    &keys,
+                    next_cursor.as_deref(),
+                    last_page,
+                )
+            })?;
+            for ((records, fingerprints), id) in batches.into_iter().zip(ids) {
+                tx.send(Batch {
+                    id,
+                    records,
+                    fingerprints,
+                })
+                .await
+                .map_err(|_| anyhow!("stopped fetching: posting to Oomnitza failed"))?;
             }
         }
         if let Some(pb) = &progress {
@@ -443,19 +756,10 @@ async fn fetch_all(
                 report.pages, report.fetched, queued
             ));
         }
-        if !page.has_more || limit.is_some_and(|l| queued >= l) {
+        if last_page {
             break;
         }
-        cursor = match page.cursor {
-            Some(c) => Some(c),
-            None => bail!(
-                "the connector said more pages follow but gave no cursor (page {})",
-                report.pages
-            ),
-        };
-    }
-    if !pending.is_empty() {
-        send_batch(&tx, pending, opts.dry_run, ctx, &mut stdout).await?;
+        cursor = next_cursor;
     }
     if let Some(pb) = progress {
         pb.finish_and_clear();
@@ -463,22 +767,10 @@ async fn fetch_all(
     Ok(())
 }
 
-/// Queues a batch, or in a dry run prints the exact payload instead.
-async fn send_batch(
-    tx: &mpsc::Sender<Batch>,
-    records: Vec<Map<String, Json>>,
-    dry_run: bool,
-    ctx: &BatchContext,
-    out: &mut impl Write,
-) -> Result<()> {
-    if dry_run {
-        serde_json::to_writer(&mut *out, &ctx.body(&records))?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    tx.send(Batch { records })
-        .await
-        .map_err(|_| anyhow!("stopped fetching: posting to Oomnitza failed"))
+/// What a fetch gave: a page, or an expired cursor to restart from.
+enum Fetched {
+    Page(crate::bindings::Page),
+    InvalidCursor,
 }
 
 /// One fetch, retried while the vendor is rate-limiting or unavailable.
@@ -487,12 +779,17 @@ async fn fetch_with_retries(
     inst: &mut crate::instance::ConnectorInstance,
     req: &FetchRequest,
     report: &mut SyncReport,
-) -> Result<crate::bindings::Page> {
+) -> Result<Fetched> {
     let max_retries = integration.config.limits.max_retries;
     let mut attempt = 0;
     loop {
         let err = match inst.fetch(req).await? {
-            Ok(page) => return Ok(page),
+            Ok(page) => return Ok(Fetched::Page(page)),
+            Err(ConnectorError::Conflict(c))
+                if c.tag == "invalid_cursor" && req.cursor.is_some() =>
+            {
+                return Ok(Fetched::InvalidCursor);
+            }
             Err(e) => e,
         };
         let wait = match &err {
@@ -573,13 +870,16 @@ struct Totals {
     resp: BulkResponse,
 }
 
-/// Posts batches with up to `concurrency` requests in flight. The first
-/// failure stops it: it drops the receiver, which stops the fetcher.
+/// Posts batches with up to `concurrency` requests in flight, and marks
+/// each acknowledged in the state database. The first failure stops it: it
+/// drops the receiver, which stops the fetcher; unacknowledged batches stay
+/// in the outbox.
 async fn forward(
     mut rx: mpsc::Receiver<Batch>,
     client: Option<OomnitzaClient>,
     ctx: Arc<BatchContext>,
     concurrency: usize,
+    db: Db,
 ) -> Result<Totals> {
     let mut totals = Totals::default();
     let Some(client) = client else {
@@ -588,11 +888,11 @@ async fn forward(
         return Ok(totals);
     };
     let permits = Arc::new(Semaphore::new(concurrency));
-    let mut tasks: JoinSet<Result<(u64, BulkResponse), OomnitzaError>> = JoinSet::new();
-    let mut failure: Option<OomnitzaError> = None;
-    let absorb = |r: Result<Result<(u64, BulkResponse), OomnitzaError>, tokio::task::JoinError>,
+    let mut tasks: JoinSet<Result<(u64, BulkResponse)>> = JoinSet::new();
+    let mut failure: Option<anyhow::Error> = None;
+    let absorb = |r: Result<Result<(u64, BulkResponse)>, tokio::task::JoinError>,
                   totals: &mut Totals,
-                  failure: &mut Option<OomnitzaError>| match r {
+                  failure: &mut Option<anyhow::Error>| match r {
         Ok(Ok((n, resp))) => {
             totals.sent += n;
             totals.batches += 1;
@@ -606,19 +906,20 @@ async fn forward(
             failure.get_or_insert(e);
         }
         Err(e) => {
-            failure.get_or_insert(OomnitzaError::Transport {
-                route: "bulk".into(),
-                message: format!("task failed: {e}"),
-            });
+            failure.get_or_insert(anyhow!("bulk task failed: {e}"));
         }
     };
     while failure.is_none() {
         let Some(batch) = rx.recv().await else { break };
         let permit = permits.clone().acquire_owned().await?;
-        let (client, ctx) = (client.clone(), ctx.clone());
+        let (client, ctx, db) = (client.clone(), ctx.clone(), db.clone());
         tasks.spawn(async move {
             let _permit = permit;
             let resp = client.bulk(&ctx.body(&batch.records)).await?;
+            // Acknowledged: it must never be sent again.
+            db_call(&db, |d| {
+                d.ack_batch(&ctx.connector_name, batch.id, &batch.fingerprints)
+            })?;
             Ok((batch.records.len() as u64, resp))
         });
         while let Some(done) = tasks.try_join_next() {
@@ -631,7 +932,7 @@ async fn forward(
     }
     match failure {
         None => Ok(totals),
-        Some(e) => Err(anyhow!(e)).context(format!(
+        Some(e) => Err(e).context(format!(
             "posting to Oomnitza failed after {} records in {} batches",
             totals.sent, totals.batches
         )),

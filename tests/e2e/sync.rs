@@ -84,19 +84,47 @@ fn removed_members_are_skipped_unless_included() {
 }
 
 #[test]
-fn second_sync_updates_instead_of_creating() {
+fn a_second_sync_sends_only_changes_and_full_sends_all() {
     let world = World::new(250);
     world.run(&["sync"]).assert_ok();
-    world.run(&["sync"]).assert_ok();
-    let portions = world.oomnitza.portions();
-    assert_eq!(portions.len(), 2);
-    assert_ne!(
-        portions[0].id, portions[1].id,
-        "each run has its own portion"
+    // Nothing changed: nothing is sent, and the run is reported empty.
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("not sent       250 unchanged"),
+        "{}",
+        run.stderr
     );
-    assert_eq!(portions[1].created, 0);
-    assert_eq!(portions[1].unchanged + portions[1].updated, 250);
+    assert_eq!(world.oomnitza.portions().len(), 1);
+    assert_eq!(world.oomnitza.ready_portions().len(), 1);
+    // One member changes at Dropbox: only that record goes.
+    world.dropbox.update_team(|t| {
+        let mut m = t.member(3);
+        m.name.given_name = "Renamed".into();
+        t.set_member(3, m);
+    });
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    let p = world.oomnitza.portions().pop().unwrap();
+    assert_eq!((p.records, p.updated), (1, 1), "{}", run.stderr);
+    // --full sends everything again, each run its own portion.
+    world.run(&["sync", "--full"]).assert_ok();
+    let portions = world.oomnitza.portions();
+    assert_eq!(portions.len(), 3);
+    let last = portions.last().unwrap();
+    assert_eq!(last.records, 250);
+    assert_eq!(last.created, 0);
     assert_eq!(world.oomnitza.user_count(), 250);
+}
+
+#[test]
+fn a_mapping_change_sends_everything_again() {
+    let mut world = World::new(60);
+    world.run(&["sync"]).assert_ok();
+    world.append("\n[mapping]\nsync_key = [\"EMAIL\"]\n[[mapping.rules]]\ntarget = \"USER\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"EMAIL\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"PERMISSIONS_ID\"\nconstant = 30\n");
+    world.run(&["sync"]).assert_ok();
+    let p = world.oomnitza.portions().pop().unwrap();
+    assert_eq!(p.records, 60);
 }
 
 #[test]
@@ -109,10 +137,14 @@ fn create_only_and_update_only_follow_the_preference() {
         "preference = \"create-and-update\"",
         "preference = \"create-only\"",
     );
-    world.run(&["sync"]).assert_ok();
+    world.run(&["sync", "--full"]).assert_ok();
     let p = world.oomnitza.portions().pop().unwrap();
     assert!(p.insert_only && !p.update_only);
-    assert_eq!((p.created, p.skipped), (50, 100));
+    assert_eq!(
+        (p.created, p.skipped + p.unchanged),
+        (50, 100),
+        "existing records are not touched: {p:?}"
+    );
 
     world.dropbox.update_team(|t| *t = Team::generate(200, 42));
     world.edits.clear();
@@ -120,7 +152,7 @@ fn create_only_and_update_only_follow_the_preference() {
         "preference = \"create-and-update\"",
         "preference = \"update-only\"",
     );
-    world.run(&["sync"]).assert_ok();
+    world.run(&["sync", "--full"]).assert_ok();
     let p = world.oomnitza.portions().pop().unwrap();
     assert!(!p.insert_only && p.update_only);
     assert_eq!(p.skipped, 50, "update-only never creates");

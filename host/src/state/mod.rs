@@ -43,7 +43,45 @@ const MIGRATIONS: &[&str] = &[
         updated INTEGER NOT NULL DEFAULT 0,
         error TEXT
     );",
+    // 2: resumable runs: checkpoint, durable outbox, per-portion keys,
+    // change-detection fingerprints, settings, and run locks.
+    "CREATE TABLE active_run (
+        integration TEXT PRIMARY KEY,
+        portion TEXT NOT NULL,
+        run_id INTEGER,
+        cursor TEXT,
+        pages_done INTEGER NOT NULL DEFAULT 0,
+        listing_complete INTEGER NOT NULL DEFAULT 0,
+        acked_batches INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        portion TEXT NOT NULL,
+        records TEXT NOT NULL,
+        fingerprints TEXT NOT NULL
+    );
+    CREATE TABLE portion_keys (
+        portion TEXT NOT NULL,
+        key TEXT NOT NULL,
+        PRIMARY KEY (portion, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE fingerprints (
+        integration TEXT NOT NULL,
+        key TEXT NOT NULL,
+        hash INTEGER NOT NULL,
+        PRIMARY KEY (integration, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE locks (
+        name TEXT PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL
+    );",
 ];
+
+mod durable;
+pub use durable::{ActiveRun, PendingBatch};
 
 /// What an action did, as the audit log records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +137,7 @@ pub struct RunRecord {
 }
 
 pub struct StateDb {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: PathBuf,
 }
 
@@ -134,6 +172,10 @@ impl StateDb {
         self.conn
             .busy_timeout(std::time::Duration::from_secs(10))
             .map_err(named)?;
+        // WAL: a reader (`runs`, `audit`) never blocks a running sync, and a
+        // killed process leaves a consistent database.
+        let _ = self.conn.pragma_update(None, "journal_mode", "WAL");
+        let _ = self.conn.pragma_update(None, "synchronous", "NORMAL");
         let version: usize = self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
