@@ -912,6 +912,14 @@ async fn forward(
     while failure.is_none() {
         let Some(batch) = rx.recv().await else { break };
         let permit = permits.clone().acquire_owned().await?;
+        // A batch that failed while we waited for a slot stops the run
+        // before another one goes out.
+        while let Some(done) = tasks.try_join_next() {
+            absorb(done, &mut totals, &mut failure);
+        }
+        if failure.is_some() {
+            break;
+        }
         let (client, ctx, db) = (client.clone(), ctx.clone(), db.clone());
         tasks.spawn(async move {
             let _permit = permit;

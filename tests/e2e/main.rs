@@ -8,6 +8,7 @@
 mod support;
 
 mod config_errors;
+mod durability;
 mod faults;
 mod hostile;
 mod library;

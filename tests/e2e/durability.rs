@@ -1,0 +1,193 @@
+//! Nothing lost: kills, outages, expired cursors, signals and locks. Each
+//! case ends with the fake Oomnitza holding exactly the team, with no record
+//! applied twice within a portion, and prints the totals it checked.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use connector_fakes::{DropboxConfig, DropboxFault, OomnitzaFault, Team};
+
+use crate::support::{DROPBOX_TOKEN, World, cache_dir};
+
+/// A world whose Dropbox takes `delay` per page, so a sync can be caught
+/// in the middle.
+fn slow_world(members: usize, delay: Duration) -> World {
+    let mut cfg = DropboxConfig::new(Team::generate(members, 42), DROPBOX_TOKEN);
+    cfg.page_delay = delay;
+    World::with_dropbox(cfg)
+}
+
+fn spawn_sync(world: &World) -> Child {
+    let config = world.write_config();
+    Command::new(env!("CARGO_BIN_EXE_oomnitza-connect"))
+        .arg("--config")
+        .arg(&config)
+        .args(["-q", "sync"])
+        .env("XDG_CACHE_HOME", cache_dir().join("xdg"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sync")
+}
+
+/// Exactly `n` members held, in one finalized portion, each applied once:
+/// `created == n` and nothing updated. A batch in flight when the process
+/// died was never acknowledged, so it is sent again (at-least-once for
+/// unacknowledged batches); Oomnitza sees it as `unchanged`. At most
+/// `redelivered` records may arrive that way.
+#[track_caller]
+fn assert_applied_once(world: &World, n: usize, redelivered: usize) {
+    let portions = world.oomnitza.portions();
+    let total: usize = portions.iter().map(|p| p.records).sum();
+    println!(
+        "checked: {} users held, {} portion(s), {} records received, {} created, {} updated, {} unchanged (redelivered), finalized: {:?}",
+        world.oomnitza.user_count(),
+        portions.len(),
+        total,
+        portions.iter().map(|p| p.created).sum::<usize>(),
+        portions.iter().map(|p| p.updated).sum::<usize>(),
+        portions.iter().map(|p| p.unchanged).sum::<usize>(),
+        portions.iter().map(|p| p.finalized).collect::<Vec<_>>()
+    );
+    assert_eq!(world.oomnitza.user_count(), n, "none missing");
+    assert_eq!(
+        portions.len(),
+        1,
+        "one portion across restarts: {portions:?}"
+    );
+    let p = &portions[0];
+    assert_eq!(
+        (p.created, p.updated),
+        (n, 0),
+        "each record applied exactly once: {p:?}"
+    );
+    assert!(
+        p.records >= n && p.records - n <= redelivered,
+        "redelivery bounded: {p:?}"
+    );
+    assert!(p.finalized);
+}
+
+#[track_caller]
+fn assert_exactly_once(world: &World, n: usize) {
+    assert_applied_once(world, n, 0);
+}
+
+/// A cheap pseudo-random delay, different on every call.
+fn jitter(max_ms: u64) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    Duration::from_millis(50 + nanos % max_ms)
+}
+
+#[test]
+fn a_sync_killed_again_and_again_resumes_and_applies_each_record_once() {
+    let world = slow_world(8000, Duration::from_millis(120));
+    let mut kills = 0;
+    for _ in 0..5 {
+        let mut child = spawn_sync(&world);
+        std::thread::sleep(jitter(700));
+        if child.try_wait().expect("poll").is_none() {
+            child.kill().expect("SIGKILL");
+            kills += 1;
+        }
+        let _ = child.wait();
+    }
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    println!("killed {kills} times, then completed:\n{}", run.stderr);
+    assert!(kills >= 3, "the sync was caught mid-run");
+    // Per kill, at most the batches in flight (concurrency 4 × 100).
+    assert_applied_once(&world, 8000, kills * 400);
+    let runs = world.run(&["runs"]);
+    runs.assert_ok();
+    assert!(runs.stdout.contains("succeeded"), "{}", runs.stdout);
+}
+
+#[test]
+fn an_oomnitza_outage_keeps_batches_in_the_outbox_for_the_next_run() {
+    let mut world = World::new(450);
+    world
+        .edit("batch_size = 100", "batch_size = 100\nconcurrency = 1")
+        .append("\n[limits]\nmax_retries = 1\n");
+    world.oomnitza.inject(OomnitzaFault::ServerError(503), 2);
+    let first = world.run(&["sync"]);
+    first.assert_fails_with("batches in the outbox");
+    assert!(
+        first.stderr.contains("resumes on the next run"),
+        "{}",
+        first.stderr
+    );
+    assert!(world.oomnitza.user_count() < 450);
+    let second = world.run(&["sync"]);
+    second.assert_ok();
+    assert!(second.stderr.contains("(resumed)"), "{}", second.stderr);
+    assert_exactly_once(&world, 450);
+}
+
+#[test]
+fn a_failed_finalize_is_retried_by_the_next_run() {
+    let mut world = World::new(50);
+    world
+        .edit("batch_size = 100", "batch_size = 100\nconcurrency = 1")
+        .append("\n[limits]\nmax_retries = 1\n");
+    // The one batch goes through; then finalize fails twice.
+    world
+        .oomnitza
+        .inject(OomnitzaFault::Slow(Duration::ZERO), 1);
+    world.oomnitza.inject(OomnitzaFault::ServerError(500), 2);
+    world.run(&["sync"]).assert_fails_with("closing portion");
+    assert!(!world.oomnitza.portions()[0].finalized);
+    world.run(&["sync"]).assert_ok();
+    assert_exactly_once(&world, 50);
+}
+
+#[test]
+fn an_expired_cursor_restarts_the_listing_without_duplicates() {
+    let world = World::new(2500);
+    world.dropbox.inject(DropboxFault::Slow(Duration::ZERO), 1);
+    world.dropbox.inject(DropboxFault::InvalidCursor, 1);
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("restarted 1 time(s)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("sent           2500 in 25 batches"),
+        "{}",
+        run.stderr
+    );
+    assert_exactly_once(&world, 2500);
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_after_the_page_in_hand_and_the_next_run_resumes() {
+    let world = slow_world(6000, Duration::from_millis(200));
+    let child = spawn_sync(&world);
+    std::thread::sleep(Duration::from_millis(700));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("to resume it"), "{stderr}");
+    world.run(&["sync"]).assert_ok();
+    assert_exactly_once(&world, 6000);
+}
+
+#[test]
+fn two_syncs_of_one_integration_never_overlap() {
+    let world = slow_world(3000, Duration::from_millis(300));
+    let mut first = spawn_sync(&world);
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(400));
+    let second = world.run(&["sync"]);
+    second.assert_fails_with("another sync of `Dropbox Users` is running");
+    assert!(first.wait().expect("first").success());
+    assert!(started.elapsed() > Duration::from_millis(600));
+    assert_exactly_once(&world, 3000);
+}
