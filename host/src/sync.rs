@@ -238,10 +238,10 @@ pub async fn run(integration: &Integration, opts: &SyncOptions) -> Result<SyncRe
     let db: Db = Arc::new(std::sync::Mutex::new(StateDb::open(
         &cfg.resolve(&cfg.state.path),
     )?));
-    if !opts.dry_run {
-        if let Err(pid) = db_call(&db, |d| d.acquire_lock(&name))? {
-            bail!("another sync of `{name}` is running (process {pid}); it was not started twice");
-        }
+    if !opts.dry_run
+        && let Err(pid) = db_call(&db, |d| d.acquire_lock(&name))?
+    {
+        bail!("another sync of `{name}` is running (process {pid}); it was not started twice");
     }
     let result = run_locked(integration, opts, client, &db, started).await;
     if !opts.dry_run {
