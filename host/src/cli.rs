@@ -93,6 +93,17 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Run the integration on its schedule until stopped (SIGINT/SIGTERM).
+    Serve {
+        /// Exit after this many runs (for scripts and tests).
+        #[arg(long, hide = true)]
+        max_runs: Option<u32>,
+    },
+    /// Show the next scheduled runs.
+    Schedule {
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+    },
     /// Show the history of sync runs, newest first.
     Runs {
         #[arg(long, default_value_t = 20)]
@@ -314,6 +325,34 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 yes,
             )
             .await
+        }
+        Command::Serve { max_runs } => {
+            // Check the config up front: a bad one should fail now, not at 2 am.
+            Config::load(&args.config)?;
+            let stop = stop_on_signal();
+            crate::schedule::serve(&args.config, stop, max_runs, progress).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schedule { count } => {
+            let config = Config::load(&args.config)?;
+            let s = &config.schedule;
+            let what = match s.every {
+                crate::config::ScheduleKind::Daily => format!("daily at {} ({})", s.at, s.timezone),
+                crate::config::ScheduleKind::EveryNHours => format!(
+                    "every {} hours from {} ({})",
+                    s.hours.unwrap_or(24),
+                    s.at,
+                    s.timezone
+                ),
+            };
+            println!(
+                "`{}` runs {what}; next runs (UTC):",
+                config.integration.name
+            );
+            for t in crate::schedule::next_runs(s, std::time::SystemTime::now(), count)? {
+                println!("  {}", crate::clock::rfc3339(t));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Audit { limit } => {
             let config = Config::load(&args.config)?;

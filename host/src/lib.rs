@@ -22,6 +22,7 @@ pub mod instance;
 pub mod integration;
 pub mod oomnitza;
 pub mod sandbox;
+pub mod schedule;
 pub mod state;
 pub mod sync;
 pub mod workflow;

@@ -643,6 +643,10 @@ async fn fetch_all(
         };
         report.pages += 1;
         report.fetched += page.records.len() as u64;
+        if !opts.dry_run {
+            // Keep the run lock fresh: a lock without heartbeats is a crash.
+            db_call(db, |d| d.heartbeat(name))?;
+        }
 
         let outcomes = match inst.map(&integration.spec, &page.records).await? {
             Ok(o) => o,

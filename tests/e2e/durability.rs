@@ -191,3 +191,36 @@ fn two_syncs_of_one_integration_never_overlap() {
     assert!(started.elapsed() > Duration::from_millis(600));
     assert_exactly_once(&world, 3000);
 }
+
+#[test]
+fn serve_runs_a_missed_run_at_start_and_schedule_shows_the_next() {
+    let world = World::new(300);
+    let run = world.run(&["serve", "--max-runs", "1"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("missed"), "{}", run.stderr);
+    assert_exactly_once(&world, 300);
+    let runs = world.run(&["runs"]);
+    assert_eq!(
+        runs.stdout
+            .lines()
+            .filter(|l| l.contains("succeeded"))
+            .count(),
+        1,
+        "{}",
+        runs.stdout
+    );
+
+    let sched = world.run(&["schedule", "--count", "3"]);
+    sched.assert_ok();
+    assert!(
+        sched.stdout.contains("daily at 02:00 (UTC)"),
+        "{}",
+        sched.stdout
+    );
+    assert_eq!(
+        sched.stdout.matches("T02:00:00Z").count(),
+        3,
+        "{}",
+        sched.stdout
+    );
+}
