@@ -224,3 +224,73 @@ fn serve_runs_a_missed_run_at_start_and_schedule_shows_the_next() {
         sched.stdout
     );
 }
+
+/// The fault matrix: each fault is injected into a 2,500-member sync (3
+/// pages, 25 batches); the sync is re-run until it succeeds (a failed run
+/// resumes its portion), and the fake Oomnitza must then hold exactly the
+/// team, each record applied once.
+#[test]
+fn the_fault_matrix_ends_with_every_record_applied_once() {
+    type Inject = fn(&World);
+    let cases: Vec<(&str, Inject)> = vec![
+        ("429 storm", |w| {
+            w.dropbox.inject(
+                DropboxFault::RateLimited {
+                    retry_after: 1,
+                    header: true,
+                    body: true,
+                },
+                3,
+            )
+        }),
+        ("5xx burst", |w| {
+            w.dropbox.inject(DropboxFault::ServerError(503), 4)
+        }),
+        ("malformed page", |w| {
+            w.dropbox.inject(DropboxFault::Slow(Duration::ZERO), 1);
+            w.dropbox.inject(DropboxFault::MalformedJson, 1);
+        }),
+        ("slower than the timeout", |w| {
+            w.dropbox
+                .inject(DropboxFault::Slow(Duration::from_secs(3)), 2)
+        }),
+        ("expired cursor", |w| {
+            w.dropbox.inject(DropboxFault::Slow(Duration::ZERO), 1);
+            w.dropbox.inject(DropboxFault::InvalidCursor, 1);
+        }),
+        ("Oomnitza down for a while", |w| {
+            w.oomnitza.inject(OomnitzaFault::ServerError(503), 6)
+        }),
+        ("Oomnitza 429", |w| {
+            w.oomnitza
+                .inject(OomnitzaFault::RateLimited { retry_after: 1 }, 2)
+        }),
+        ("Oomnitza 500 on finalize", |w| {
+            w.oomnitza.inject(OomnitzaFault::Slow(Duration::ZERO), 25);
+            w.oomnitza.inject(OomnitzaFault::ServerError(500), 3);
+        }),
+    ];
+    for (name, inject) in cases {
+        let mut world = World::new(2500);
+        world
+            .edit("batch_size = 100", "batch_size = 100\nconcurrency = 1")
+            .append("\n[limits]\nmax_retries = 1\nfirst_byte_timeout_secs = 1\n");
+        inject(&world);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let run = world.run(&["sync"]);
+            run.assert_no_secrets();
+            if run.ok() {
+                break;
+            }
+            assert!(
+                attempts < 5,
+                "{name}: still failing after {attempts} runs:\n{}",
+                run.stderr
+            );
+        }
+        println!("{name}: succeeded after {attempts} run(s)");
+        assert_applied_once(&world, 2500, 0);
+    }
+}
