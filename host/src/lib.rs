@@ -21,6 +21,7 @@ pub mod engine;
 pub mod instance;
 pub mod integration;
 pub mod oomnitza;
+pub mod retry;
 pub mod sandbox;
 pub mod schedule;
 pub mod state;

@@ -35,7 +35,6 @@ use crate::bindings::{ConnectorError, FetchRequest, MapOutcome, RecordKind, Valu
 use crate::config::Mode;
 use crate::integration::{Integration, describe_error};
 use crate::oomnitza::OomnitzaClient;
-use crate::oomnitza::client::backoff;
 use crate::oomnitza::wire::{BulkRequest, BulkResponse, ReadyPortion};
 use crate::state::StateDb;
 use sha2::{Digest, Sha256};
@@ -73,6 +72,8 @@ pub struct SyncReport {
     pub skipped: u64,
     pub rejected: u64,
     pub vendor_retries: u64,
+    /// Retries of Oomnitza calls (429, 5xx, network).
+    pub oomnitza_retries: u64,
     pub requests: u64,
     pub denied: u64,
     /// This run resumed an unfinished portion.
@@ -161,10 +162,11 @@ impl SyncReport {
             ));
         }
         s.push_str(&format!(
-            "  vendor calls   {} ({} retried, {} refused by the sandbox)\n  time           {:.2} s ({:.0} records/s)",
+            "  vendor calls   {} ({} retried, {} refused by the sandbox); Oomnitza calls retried {}\n  time           {:.2} s ({:.0} records/s)",
             self.requests,
             self.vendor_retries,
             self.denied,
+            self.oomnitza_retries,
             self.elapsed.as_secs_f64(),
             rate
         ));
@@ -391,6 +393,7 @@ async fn run_locked(
             reconcile_saas(integration, client, opts, &keys, &mut report).await;
         }
     }
+    report.oomnitza_retries = client.as_ref().map_or(0, |c| c.retries());
     report.elapsed = started.elapsed();
     if let Some(id) = run_id {
         db_call(db, |d| {
@@ -785,7 +788,7 @@ async fn fetch_with_retries(
     report: &mut SyncReport,
 ) -> Result<Fetched> {
     let max_retries = integration.config.limits.max_retries;
-    let mut attempt = 0;
+    let mut retry = crate::retry::Retry::new(max_retries);
     loop {
         let err = match inst.fetch(req).await? {
             Ok(page) => return Ok(Fetched::Page(page)),
@@ -796,27 +799,28 @@ async fn fetch_with_retries(
             }
             Err(e) => e,
         };
-        let wait = match &err {
-            ConnectorError::RateLimited(r) => Some(Duration::from_secs(
-                u64::from(r.retry_after_seconds).clamp(1, 300),
-            )),
-            ConnectorError::Unavailable(_) => Some(backoff(attempt + 1)),
+        // Rate limits and outages are retried; other answers are final.
+        let retryable = match &err {
+            ConnectorError::RateLimited(r) => {
+                Some(Some(Duration::from_secs(u64::from(r.retry_after_seconds))))
+            }
+            ConnectorError::Unavailable(_) => Some(None),
             _ => None,
         };
         // No retry can help once the credential itself is gone.
         let fatal = integration.policy.credential_failure().is_some();
-        match wait {
-            Some(wait) if attempt < max_retries && !fatal => {
-                attempt += 1;
+        match retryable.filter(|_| !fatal).and_then(|ask| retry.next(ask)) {
+            Some(wait) => {
                 report.vendor_retries += 1;
                 tracing::warn!(
-                    "fetching page {}: {}; retrying in {wait:?} ({attempt} of {max_retries})",
+                    "fetching page {}: {}; retrying in {wait:?} (retry {} of {max_retries})",
                     report.pages + 1,
-                    describe_error(&err)
+                    describe_error(&err),
+                    retry.attempts()
                 );
                 tokio::time::sleep(wait).await;
             }
-            _ => {
+            None => {
                 let why = match (&err, integration.policy.stats.last_refusal()) {
                     (ConnectorError::Denied(_), Some(reason)) => {
                         format!("{} [{reason}]", describe_error(&err))
@@ -829,7 +833,7 @@ async fn fetch_with_retries(
                 ))
                 .context(if report.fetched > 0 {
                     format!(
-                        "{} records fetched before the failure were sent; the portion was not finalized",
+                        "{} records fetched before the failure are safe in the outbox or delivered",
                         report.fetched
                     )
                 } else {

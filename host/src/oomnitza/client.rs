@@ -48,9 +48,8 @@ pub struct OomnitzaClient {
     http: reqwest::Client,
     base: String,
     max_attempts: u32,
-    /// Retry-After values above this are clamped, so a bad header cannot
-    /// stall a run for hours.
-    max_wait: Duration,
+    /// Retries made, for the run summary.
+    retries: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl OomnitzaClient {
@@ -82,8 +81,13 @@ impl OomnitzaClient {
             http,
             base: base_url.trim_end_matches('/').to_string(),
             max_attempts: max_attempts.max(1),
-            max_wait: Duration::from_secs(120),
+            retries: Default::default(),
         })
+    }
+
+    /// Retries made so far by this client (and its clones).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `GET /api/v2/mappings?name=AuthTest`: is the token good?
@@ -225,21 +229,23 @@ impl OomnitzaClient {
                 route: route.clone(),
                 message: e.to_string(),
             })?;
-        let mut attempt = 0;
+        let mut retry = crate::retry::Retry::new(self.max_attempts - 1);
         loop {
-            attempt += 1;
             let (result, retry_after) = self.once(&method, path, &route, body.as_deref()).await;
             match result {
-                Err(e) if e.retryable() && attempt < self.max_attempts => {
-                    let wait = retry_after
-                        .unwrap_or_else(|| backoff(attempt))
-                        .min(self.max_wait);
-                    tracing::warn!(
-                        "{e}; retrying in {wait:?} (attempt {attempt} of {})",
-                        self.max_attempts
-                    );
-                    tokio::time::sleep(wait).await;
-                }
+                Err(e) if e.retryable() => match retry.next(retry_after) {
+                    Some(wait) => {
+                        self.retries
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!(
+                            "{e}; retrying in {wait:?} (retry {} of {})",
+                            retry.attempts(),
+                            self.max_attempts - 1
+                        );
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => return Err(e),
+                },
                 other => return other,
             }
         }
@@ -321,18 +327,6 @@ impl OomnitzaClient {
     }
 }
 
-/// Exponential backoff with jitter: ~0.5 s, 1 s, 2 s, ... capped at 30 s.
-pub fn backoff(attempt: u32) -> Duration {
-    let base = 500u64.saturating_mul(1 << attempt.saturating_sub(1).min(6));
-    let base = base.min(30_000);
-    // Jitter from the clock's sub-second noise: enough to spread retries.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    Duration::from_millis(base / 2 + nanos % (base / 2 + 1))
-}
-
 /// Percent-encodes a path segment (connector names have spaces).
 fn url_segment(s: &str) -> String {
     let mut out = String::new();
@@ -349,13 +343,6 @@ fn url_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_bounded() {
-        assert!(backoff(1) <= Duration::from_millis(500));
-        assert!(backoff(3) >= Duration::from_millis(1000));
-        assert!(backoff(30) <= Duration::from_secs(30));
-    }
 
     #[test]
     fn connector_names_are_path_safe() {
