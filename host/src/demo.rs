@@ -125,6 +125,10 @@ pub async fn run(args: DemoArgs, progress: bool) -> Result<ExitCode> {
     .await?;
     println!("{}\n", report.render());
     print_holdings(&oomnitza);
+    println!(
+        "\nrun history: oomnitza-connect --config {} runs",
+        config_path.display()
+    );
     Ok(if report.succeeded() {
         ExitCode::SUCCESS
     } else {

@@ -246,6 +246,10 @@ fn the_fault_matrix_ends_with_every_record_applied_once() {
         ("5xx burst", |w| {
             w.dropbox.inject(DropboxFault::ServerError(503), 4)
         }),
+        ("connection reset mid-page", |w| {
+            w.dropbox.inject(DropboxFault::Slow(Duration::ZERO), 1);
+            w.dropbox.inject(DropboxFault::ResetMidBody, 2);
+        }),
         ("malformed page", |w| {
             w.dropbox.inject(DropboxFault::Slow(Duration::ZERO), 1);
             w.dropbox.inject(DropboxFault::MalformedJson, 1);

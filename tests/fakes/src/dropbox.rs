@@ -160,6 +160,9 @@ pub enum DropboxFault {
     /// 200 with a normal page whose `cursor` holds the request's
     /// `Authorization` header value, as a server reflecting credentials would.
     EchoAuthorization,
+    /// 200 announcing the whole page, then the connection is cut half way
+    /// through the body (a reset as the client sees it).
+    ResetMidBody,
 }
 
 /// One request as the server received it.
@@ -935,6 +938,30 @@ impl Shared {
                 let (page, _) = self.render_page(position);
                 json_bytes(pad_page(page, size))
             }
+            DropboxFault::ResetMidBody => {
+                let (page, _) = self.render_page(position);
+                let full = page.len();
+                let half = Bytes::from(page.into_bytes().split_off(0)).slice(..full / 2);
+                let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                    Ok(half),
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "fake: connection reset",
+                    )),
+                ];
+                (
+                    StatusCode::OK,
+                    [
+                        (
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        ),
+                        (header::CONTENT_LENGTH, HeaderValue::from(full)),
+                    ],
+                    Body::from_stream(futures_util::stream::iter(chunks)),
+                )
+                    .into_response()
+            }
             DropboxFault::EchoAuthorization => {
                 let auth = header_str(headers, "authorization").unwrap_or_default();
                 let team = read(&self.team);
@@ -1008,6 +1035,7 @@ impl Shared {
             DropboxFault::MalformedJson
             | DropboxFault::HugeBody(_)
             | DropboxFault::EchoAuthorization
+            | DropboxFault::ResetMidBody
             | DropboxFault::Slow(_) => text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "fake: this fault needs an answer to alter",
