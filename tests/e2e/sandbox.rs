@@ -58,6 +58,28 @@ fn token_is_added_by_the_host_for_dropbox_only() {
     // The config file names where secrets are, never the secrets.
     let cfg = std::fs::read_to_string(world.config_path()).unwrap();
     assert!(!cfg.contains(DROPBOX_TOKEN));
+    // Nor does the state database (run history, outbox, audit log).
+    let mut checked = 0;
+    for entry in std::fs::read_dir(world.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("oomnitza-connect.db")
+        {
+            let bytes = std::fs::read(&path).unwrap();
+            for secret in [DROPBOX_TOKEN, OOMNITZA_TOKEN] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{}",
+                    path.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "the state database was checked");
 }
 
 #[test]
