@@ -84,23 +84,31 @@ fn jitter(max_ms: u64) -> Duration {
 
 #[test]
 fn a_sync_killed_again_and_again_resumes_and_applies_each_record_once() {
-    let world = slow_world(8000, Duration::from_millis(120));
+    let world = slow_world(30_000, Duration::from_millis(60));
     let mut kills = 0;
     for _ in 0..5 {
         let mut child = spawn_sync(&world);
-        std::thread::sleep(jitter(700));
-        if child.try_wait().expect("poll").is_none() {
-            child.kill().expect("SIGKILL");
-            kills += 1;
+        // Past start-up (loading the component), somewhere in the listing.
+        std::thread::sleep(Duration::from_millis(800) + jitter(1500));
+        if child.try_wait().expect("poll").is_some() {
+            break; // it finished: the portion is complete
         }
+        child.kill().expect("SIGKILL");
         let _ = child.wait();
+        kills += 1;
     }
     let run = world.run(&["sync"]);
     run.assert_ok();
     println!("killed {kills} times, then completed:\n{}", run.stderr);
-    assert!(kills >= 3, "the sync was caught mid-run");
+    assert!(kills >= 2, "the sync was caught mid-run");
+    assert!(run.stderr.contains("resuming portion"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("(0 pages done"),
+        "the kills came after some pages: {}",
+        run.stderr
+    );
     // Per kill, at most the batches in flight (concurrency 4 × 100).
-    assert_applied_once(&world, 8000, kills * 400);
+    assert_applied_once(&world, 30_000, kills * 400);
     let runs = world.run(&["runs"]);
     runs.assert_ok();
     assert!(runs.stdout.contains("succeeded"), "{}", runs.stdout);
