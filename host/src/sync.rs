@@ -262,6 +262,14 @@ async fn run_locked(
     let cfg = &integration.config;
     let name = cfg.integration.name.clone();
     let hash = mapping_hash(integration);
+    // A dry run after a mapping change must show every record, as the real
+    // run would send, without forgetting anything itself.
+    let stale = opts.dry_run && !db_call(db, |d| d.mapping_matches(&name, &hash))?;
+    let effective = SyncOptions {
+        full: opts.full || stale,
+        ..opts.clone()
+    };
+    let opts = &effective;
     let active = if opts.dry_run {
         None
     } else {

@@ -122,6 +122,21 @@ fn a_mapping_change_sends_everything_again() {
     let mut world = World::new(60);
     world.run(&["sync"]).assert_ok();
     world.append("\n[mapping]\nsync_key = [\"EMAIL\"]\n[[mapping.rules]]\ntarget = \"USER\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"EMAIL\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"PERMISSIONS_ID\"\nconstant = 30\n");
+    // A dry run shows what the real run will send: all 60, and forgets
+    // nothing itself.
+    let dry = world.run(&["sync", "--dry-run"]);
+    dry.assert_ok();
+    let shown: usize = dry
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["records"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(shown, 60);
     world.run(&["sync"]).assert_ok();
     let p = world.oomnitza.portions().pop().unwrap();
     assert_eq!(p.records, 60);

@@ -237,24 +237,26 @@ async fn send_guarded(
     bearer: Option<Bearer>,
     timeouts: RequestOptions,
 ) -> Result<http::Response<WasiBody>, HttpError> {
+    // A request over a cap is refused and ends the call (the breach).
+    let over_cap = |what: String| {
+        budget.breach(what);
+        policy.stats.denied.fetch_add(1, Ordering::Relaxed);
+        Err(HttpError::HttpRequestDenied)
+    };
     let n = budget.requests.fetch_add(1, Ordering::Relaxed) + 1;
     if n > policy.max_requests_per_call {
-        budget.breach(format!(
+        return over_cap(format!(
             "the component made more than {} requests in one call (limits.max_requests_per_call)",
             policy.max_requests_per_call
         ));
-        policy.stats.denied.fetch_add(1, Ordering::Relaxed);
-        return Err(HttpError::HttpRequestDenied);
     }
     let concurrent = budget.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     let _slot = InFlight(budget.clone());
     if concurrent > policy.max_concurrent_requests {
-        budget.breach(format!(
+        return over_cap(format!(
             "the component had more than {} requests in flight (limits.max_concurrent_requests)",
             policy.max_concurrent_requests
         ));
-        policy.stats.denied.fetch_add(1, Ordering::Relaxed);
-        return Err(HttpError::HttpRequestDenied);
     }
 
     let (parts, body) = request.into_parts();

@@ -211,6 +211,20 @@ impl StateDb {
             .optional()?)
     }
 
+    /// Whether the stored mapping hash is `mapping_hash` (read-only; a dry
+    /// run must not forget fingerprints, only ignore stale ones).
+    pub fn mapping_matches(&self, integration: &str, mapping_hash: &str) -> Result<bool> {
+        let old: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [format!("mapping:{integration}")],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(old.as_deref() == Some(mapping_hash))
+    }
+
     /// Forgets what was sent when the mapping (or anything else that shapes
     /// records) changed, so the next run sends everything.
     pub fn check_mapping(&self, integration: &str, mapping_hash: &str) -> Result<bool> {
