@@ -65,6 +65,22 @@ fn office() -> Office {
     }
 }
 
+/// Runs `action NAME --user USER [--param P]... FLAGS...`.
+fn act(
+    w: &World,
+    action: &str,
+    user: &str,
+    params: &[&str],
+    flags: &[&str],
+) -> crate::support::Run {
+    let mut args = vec!["action", action, "--user", user];
+    for p in params {
+        args.extend(["--param", p]);
+    }
+    args.extend(flags);
+    w.run(&args)
+}
+
 fn status_of(world: &World, email: &str) -> MemberStatus {
     world.dropbox.member_by_email(email).expect("member").status
 }
@@ -162,17 +178,16 @@ fn dry_runs_change_nothing_anywhere() {
         run.stdout
     );
     assert!(run.stdout.contains("dry run"));
-    let by_hand = w.run(&[
-        "action",
+    let by_hand = act(
+        w,
         "delete-user",
-        "--user",
         &o.leaver,
-        "--param",
-        &format!("transfer-destination-email={}", o.manager),
-        "--param",
-        &format!("transfer-admin-email={}", o.admin),
-        "--dry-run",
-    ]);
+        &[
+            &format!("transfer-destination-email={}", o.manager),
+            &format!("transfer-admin-email={}", o.admin),
+        ],
+        &["--dry-run"],
+    );
     by_hand.assert_ok();
     assert_eq!(w.dropbox.snapshot(), before, "Dropbox unchanged");
     assert!(w.dropbox.action_log().is_empty());
@@ -237,17 +252,13 @@ fn actions_by_hand_are_idempotent_and_audited() {
 fn invalid_parameter_combinations_are_refused_before_any_call() {
     let o = office();
     let w = &o.world;
-    let run = w.run(&[
-        "action",
+    let run = act(
+        w,
         "delete-user",
-        "--user",
         &o.leaver,
-        "--param",
-        "keep-account=true",
-        "--param",
-        "wipe-data=true",
-        "--yes",
-    ]);
+        &["keep-account=true", "wipe-data=true"],
+        &["--yes"],
+    );
     assert!(!run.ok());
     assert!(
         run.stdout.contains("keep-account") || run.stderr.contains("keep-account"),
@@ -255,25 +266,15 @@ fn invalid_parameter_combinations_are_refused_before_any_call() {
         run.stdout,
         run.stderr
     );
-    let run = w.run(&[
-        "action",
-        "delete-user",
-        "--user",
-        &o.leaver,
-        "--param",
-        "bogus=1",
-        "--yes",
-    ]);
+    let run = act(w, "delete-user", &o.leaver, &["bogus=1"], &["--yes"]);
     run.assert_fails_with("bogus");
-    let run = w.run(&[
-        "action",
+    let run = act(
+        w,
         "delete-user",
-        "--user",
         &o.leaver,
-        "--param",
-        "wipe-data=maybe",
-        "--yes",
-    ]);
+        &["wipe-data=maybe"],
+        &["--yes"],
+    );
     run.assert_fails_with("true or false");
     assert!(w.dropbox.action_log().is_empty());
 }
@@ -283,17 +284,16 @@ fn vendor_error_tags_reach_the_audit_log() {
     let o = office();
     let w = &o.world;
     // Removing a member with their own address as transfer destination.
-    let run = w.run(&[
-        "action",
+    let run = act(
+        w,
         "delete-user",
-        "--user",
         &o.leaver,
-        "--param",
-        &format!("transfer-destination-email={}", o.leaver),
-        "--param",
-        &format!("transfer-admin-email={}", o.admin),
-        "--yes",
-    ]);
+        &[
+            &format!("transfer-destination-email={}", o.leaver),
+            &format!("transfer-admin-email={}", o.admin),
+        ],
+        &["--yes"],
+    );
     assert!(!run.ok());
     assert!(
         run.stdout
@@ -380,15 +380,13 @@ fn a_fault_mid_listing_never_deactivates_anyone() {
 fn roles_are_set_and_read_back() {
     let o = office();
     let w = &o.world;
-    let run = w.run(&[
-        "action",
+    let run = act(
+        w,
         "set-user-role",
-        "--user",
         &o.leaver,
-        "--param",
-        "role=User management admin",
-        "--yes",
-    ]);
+        &["role=User management admin"],
+        &["--yes"],
+    );
     run.assert_ok();
     let member = w.dropbox.member_by_email(&o.leaver).expect("member");
     assert_eq!(
@@ -399,16 +397,7 @@ fn roles_are_set_and_read_back() {
             .collect::<Vec<_>>(),
         ["User management admin"]
     );
-    w.run(&[
-        "action",
-        "set-user-role",
-        "--user",
-        &o.leaver,
-        "--param",
-        "role=member",
-        "--yes",
-    ])
-    .assert_ok();
+    act(w, "set-user-role", &o.leaver, &["role=member"], &["--yes"]).assert_ok();
     assert!(
         w.dropbox
             .member_by_email(&o.leaver)
@@ -416,15 +405,13 @@ fn roles_are_set_and_read_back() {
             .roles
             .is_empty()
     );
-    let run = w.run(&[
-        "action",
+    let run = act(
+        w,
         "set-user-role",
-        "--user",
         &o.leaver,
-        "--param",
-        "role=Chief Wizard",
-        "--yes",
-    ]);
+        &["role=Chief Wizard"],
+        &["--yes"],
+    );
     assert!(!run.ok());
     assert!(
         format!("{}{}", run.stdout, run.stderr).contains("Team admin"),
@@ -452,17 +439,13 @@ fn an_async_removal_is_polled_to_completion_and_a_repeat_is_unchanged() {
 fn keep_account_with_retained_shares_is_sent_as_asked() {
     let o = office();
     let w = &o.world;
-    let run = w.run(&[
-        "action",
+    let run = act(
+        w,
         "delete-user",
-        "--user",
         &o.leaver,
-        "--param",
-        "keep-account=true",
-        "--param",
-        "retain-team-shares=true",
-        "--yes",
-    ]);
+        &["keep-account=true", "retain-team-shares=true"],
+        &["--yes"],
+    );
     run.assert_ok();
     let log = w.dropbox.action_log();
     let remove = log
