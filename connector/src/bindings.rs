@@ -39,6 +39,17 @@ impl Guest for Component {
             .map_err(Into::into)
     }
 
+    fn fetch_mapped(
+        request: wit::FetchRequest,
+        spec: wit::MappingSpec,
+    ) -> Result<wit::MappedPage, wit::ConnectorError> {
+        let spec = own::MappingSpec::from(spec);
+        DropboxConnector::with_sleeper(WasiTransport, WasiSleeper)
+            .fetch_mapped(request.into(), &spec)
+            .map(Into::into)
+            .map_err(Into::into)
+    }
+
     fn map_records(
         spec: wit::MappingSpec,
         records: Vec<wit::SourceRecord>,
@@ -326,12 +337,22 @@ impl From<own::Page> for wit::Page {
     }
 }
 
+impl From<own::MappedPage> for wit::MappedPage {
+    fn from(p: own::MappedPage) -> Self {
+        wit::MappedPage {
+            outcomes: p.outcomes.into_iter().map(Into::into).collect(),
+            cursor: p.cursor,
+            has_more: p.has_more,
+        }
+    }
+}
+
 impl From<own::MapOutcome> for wit::MapOutcome {
     fn from(o: own::MapOutcome) -> Self {
         match o {
             own::MapOutcome::Mapped(m) => wit::MapOutcome::Mapped(wit::MappedRecord {
                 source_id: m.source_id,
-                fields: pairs_out(m.fields),
+                values: m.values.into_iter().map(Into::into).collect(),
             }),
             own::MapOutcome::Filtered(reason) => wit::MapOutcome::Filtered(reason),
             own::MapOutcome::Failed(f) => wit::MapOutcome::Failed(wit::MapFailure {

@@ -45,8 +45,8 @@ use dropbox::catalog::{self, FIELD_NAMES, MAX_PAGE_SIZE, OPTION_INCLUDE_REMOVED}
 use dropbox::{actions, client};
 use transport::{Sleeper, StdSleeper, Transport};
 use types::{
-    ActionResult, ConnectorError, FetchRequest, Manifest, MapOutcome, MappingSpec, Page,
-    SourceRecord, UserRef, Value,
+    ActionResult, ConnectorError, FetchRequest, Manifest, MapOutcome, MappedPage, MappingSpec,
+    Page, SourceRecord, UserRef, Value,
 };
 
 /// The connector's four operations over crate types; `bindings` forwards
@@ -57,6 +57,14 @@ pub trait Connector {
 
     /// One page of records.
     fn fetch(&mut self, request: FetchRequest) -> Result<Page, ConnectorError>;
+
+    /// One page, mapped with `spec`: the sync's hot path, so records never
+    /// leave the component. An invalid spec fails before any HTTP call.
+    fn fetch_mapped(
+        &mut self,
+        request: FetchRequest,
+        spec: &MappingSpec,
+    ) -> Result<MappedPage, ConnectorError>;
 
     /// One outcome per record, in order; an invalid spec fails the call.
     /// Makes no HTTP calls.
@@ -184,6 +192,20 @@ impl<T: Transport, S: Sleeper> Connector for DropboxConnector<T, S> {
         })
     }
 
+    fn fetch_mapped(
+        &mut self,
+        request: FetchRequest,
+        spec: &MappingSpec,
+    ) -> Result<MappedPage, ConnectorError> {
+        let compiled = mapping::CompiledSpec::compile(spec, &FIELD_NAMES)?;
+        let page = self.fetch(request)?;
+        Ok(MappedPage {
+            outcomes: compiled.map_records(page.records),
+            cursor: page.cursor,
+            has_more: page.has_more,
+        })
+    }
+
     fn map_records(
         &self,
         spec: &MappingSpec,
@@ -213,7 +235,7 @@ impl<T: Transport, S: Sleeper> Connector for DropboxConnector<T, S> {
 mod tests {
     use super::*;
     use crate::dropbox::client::tests::FakeTransport;
-    use crate::types::RecordKind;
+    use crate::types::{RecordKind, RuleSource};
 
     fn request(
         cursor: Option<&str>,
@@ -391,6 +413,39 @@ mod tests {
     }
 
     #[test]
+    fn fetch_mapped_is_fetch_then_map() {
+        let spec = catalog::default_mapping();
+        let mut apart = DropboxConnector::new(FakeTransport::answering(200, PAGE));
+        let page = apart.fetch(request(None, 500, vec![])).expect("page");
+        let expected = apart.map_records(&spec, page.records).expect("valid");
+        let mut together = DropboxConnector::new(FakeTransport::answering(200, PAGE));
+        let mapped = together
+            .fetch_mapped(request(None, 500, vec![]), &spec)
+            .expect("page");
+        assert_eq!(mapped.outcomes, expected);
+        assert_eq!(
+            (mapped.cursor.as_deref(), mapped.has_more),
+            (Some("CUR2"), true)
+        );
+        assert_eq!(together.transport().requests, apart.transport().requests);
+    }
+
+    #[test]
+    fn fetch_mapped_checks_the_spec_before_any_call() {
+        let mut spec = catalog::default_mapping();
+        spec.rules[0].source = RuleSource::Field("no_such_field".to_owned());
+        let mut c = DropboxConnector::new(FakeTransport::answering(200, PAGE));
+        let err = c
+            .fetch_mapped(request(None, 500, vec![]), &spec)
+            .expect_err("invalid spec");
+        assert!(
+            matches!(&err, ConnectorError::InvalidInput(m) if m.contains("no_such_field")),
+            "{err:?}"
+        );
+        assert!(c.transport().requests.is_empty(), "no HTTP call");
+    }
+
+    #[test]
     fn default_mapping_maps_a_fetched_page() {
         let mut c = DropboxConnector::new(FakeTransport::answering(
             200,
@@ -409,8 +464,15 @@ mod tests {
         };
         assert_eq!(m.source_id, "dbmid:AAA");
         let t = |s: &str| Value::Text(s.to_owned());
+        let named: Vec<(String, Value)> = manifest
+            .default_mapping
+            .rules
+            .iter()
+            .map(|r| r.target.clone())
+            .zip(m.values.clone())
+            .collect();
         assert_eq!(
-            m.fields,
+            named,
             vec![
                 ("USER".to_owned(), t("tami@seagull.com")),
                 ("EMAIL".to_owned(), t("tami@seagull.com")),

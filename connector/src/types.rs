@@ -183,11 +183,12 @@ pub struct MappingSpec {
     pub sync_key: Vec<String>,
 }
 
-/// A record ready for Oomnitza: field key to value, in rule order.
+/// A record ready for Oomnitza: one value per rule of the spec, in rule
+/// order (the rules' targets name them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappedRecord {
     pub source_id: String,
-    pub fields: Vec<(String, Value)>,
+    pub values: Vec<Value>,
 }
 
 /// A record that could not be mapped, reported raw with the reason.
@@ -319,6 +320,14 @@ pub struct FetchRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
     pub records: Vec<SourceRecord>,
+    pub cursor: Option<String>,
+    pub has_more: bool,
+}
+
+/// One page, fetched and mapped: one outcome per fetched record, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedPage {
+    pub outcomes: Vec<MapOutcome>,
     pub cursor: Option<String>,
     pub has_more: bool,
 }

@@ -12,9 +12,9 @@ wasmtime::component::bindgen!({
 pub use exports::oomnitza::connector::types::{
     ActionInfo, ActionResult, ActionStatus, Condition, ConnectorError, CredentialKind,
     FetchRequest, FieldInfo, Filter, FilterEffect, HostRequirement, Manifest, MapFailure,
-    MapOutcome, MappedRecord, MappingRule, MappingSpec, Page, ParamInfo, RecordKind, RuleSource,
-    SourceRecord, SplitSpec, Transform, UserRef, Value, ValueType,
+    MapOutcome, MappedPage, MappedRecord, MappingRule, MappingSpec, Page, ParamInfo, RecordKind,
+    RuleSource, SourceRecord, SplitSpec, Transform, UserRef, Value, ValueType,
 };
 
 /// The contract version this host implements; a component must export it.
-pub const CONTRACT: &str = "oomnitza:connector/connector@0.1.0";
+pub const CONTRACT: &str = "oomnitza:connector/connector@0.2.0";

@@ -14,8 +14,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use wasmtime::Store;
 
 use crate::bindings::{
-    ActionResult, ConnectorError, FetchRequest, Manifest, MapOutcome, MappingSpec, Page,
-    SourceRecord, UserConnector, UserRef, Value,
+    ActionResult, ConnectorError, FetchRequest, Manifest, MapOutcome, MappedPage, MappingSpec,
+    Page, SourceRecord, UserConnector, UserRef, Value,
 };
 use crate::engine::{EPOCH_TICK, LoadedComponent};
 use crate::sandbox::{CallBudget, HostState, Limits, OutboundHooks, OutboundPolicy, new_store};
@@ -134,6 +134,35 @@ impl ConnectorInstance {
         Ok(page)
     }
 
+    /// One page, fetched and mapped in the component (the sync's path):
+    /// checked for at most `page_size` outcomes, each mapped record with
+    /// one value per rule of `spec`.
+    pub async fn fetch_mapped(
+        &mut self,
+        req: &FetchRequest,
+        spec: &MappingSpec,
+    ) -> Result<Result<MappedPage, ConnectorError>> {
+        let page = self
+            .guarded("fetch-mapped", async |b, s| {
+                b.oomnitza_connector_connector()
+                    .call_fetch_mapped(s, req, spec)
+                    .await
+            })
+            .await?;
+        if let Ok(page) = &page {
+            if page.outcomes.len() > req.page_size as usize {
+                self.poisoned = true;
+                bail!(
+                    "connector returned {} records for a page of at most {}",
+                    page.outcomes.len(),
+                    req.page_size
+                );
+            }
+            self.check_outcomes(&page.outcomes, spec)?;
+        }
+        Ok(page)
+    }
+
     pub async fn map(
         &mut self,
         spec: &MappingSpec,
@@ -155,6 +184,9 @@ impl ConnectorInstance {
                 outcomes.len(),
                 records.len()
             );
+        }
+        if let Ok(outcomes) = &out {
+            self.check_outcomes(outcomes, spec)?;
         }
         Ok(out)
     }
@@ -193,6 +225,24 @@ impl ConnectorInstance {
             );
         }
         Ok(out)
+    }
+
+    /// Every mapped record must carry one value per rule of the spec.
+    fn check_outcomes(&mut self, outcomes: &[MapOutcome], spec: &MappingSpec) -> Result<()> {
+        let bad = outcomes.iter().enumerate().find_map(|(i, o)| match o {
+            MapOutcome::Mapped(m) if m.values.len() != spec.rules.len() => Some((i, m)),
+            _ => None,
+        });
+        if let Some((i, m)) = bad {
+            self.poisoned = true;
+            bail!(
+                "connector returned a malformed mapped record (#{i} on the page, id `{}`): {} values for {} mapping rules",
+                m.source_id,
+                m.values.len(),
+                spec.rules.len()
+            );
+        }
+        Ok(())
     }
 
     /// Every record must carry one value per catalog field.

@@ -98,22 +98,35 @@ fn param(
     }
 }
 
-/// `map-records` without a mapping engine: `USER` and `EMAIL` from
+/// `map-records` without a mapping engine: every rule's value is
 /// `values[0]` (null when the record has no values).
-pub fn map_records(records: Vec<wit::SourceRecord>) -> Vec<wit::MapOutcome> {
+pub fn map_records(
+    spec: &wit::MappingSpec,
+    records: Vec<wit::SourceRecord>,
+) -> Vec<wit::MapOutcome> {
     records
         .into_iter()
         .map(|r| {
             let first = r.values.into_iter().next().unwrap_or(wit::Value::Null);
             wit::MapOutcome::Mapped(wit::MappedRecord {
                 source_id: r.id,
-                fields: vec![
-                    ("USER".to_owned(), first.clone()),
-                    ("EMAIL".to_owned(), first),
-                ],
+                values: vec![first; spec.rules.len()],
             })
         })
         .collect()
+}
+
+/// `fetch-mapped` from a fetched page and [`map_records`].
+pub fn fetch_mapped(
+    page: Result<wit::Page, wit::ConnectorError>,
+    spec: &wit::MappingSpec,
+) -> Result<wit::MappedPage, wit::ConnectorError> {
+    let page = page?;
+    Ok(wit::MappedPage {
+        outcomes: map_records(spec, page.records),
+        cursor: page.cursor,
+        has_more: page.has_more,
+    })
 }
 
 /// `action` for ANY name, declared or not: one `done` per target.

@@ -127,9 +127,17 @@ mod tests {
         out.remove(0)
     }
 
-    fn mapped(outcome: MapOutcome) -> Vec<(String, Value)> {
+    /// A mapped outcome's values, named by the spec's rule targets.
+    fn mapped(spec: &MappingSpec, outcome: MapOutcome) -> Vec<(String, Value)> {
         match outcome {
-            MapOutcome::Mapped(MappedRecord { fields, .. }) => fields,
+            MapOutcome::Mapped(MappedRecord { values, .. }) => {
+                assert_eq!(values.len(), spec.rules.len(), "one value per rule");
+                spec.rules
+                    .iter()
+                    .map(|r| r.target.clone())
+                    .zip(values)
+                    .collect()
+            }
             other => panic!("expected mapped, got {other:?}"),
         }
     }
@@ -170,7 +178,7 @@ mod tests {
             ),
             rule("saas.sync_key", field("id")),
         ]);
-        let fields = mapped(map_one(&s, tami()));
+        let fields = mapped(&s, map_one(&s, tami()));
         assert_eq!(
             fields,
             pairs(&[
@@ -197,7 +205,7 @@ mod tests {
             rule("E", RuleSource::Template("{given_name}-{email}".into())),
         ]);
         assert_eq!(
-            mapped(map_one(&s, r)),
+            mapped(&s, map_one(&s, r)),
             pairs(&[
                 ("A", text("e")),
                 ("B", Value::Null),
@@ -233,7 +241,7 @@ mod tests {
         ];
         let s = spec(vec![r, d, g, n]);
         assert_eq!(
-            mapped(map_one(&s, tami())),
+            mapped(&s, map_one(&s, tami())),
             pairs(&[
                 ("DOMAIN", text("Seagull Inc.")),
                 ("JOINED", text("12.05.2015")),

@@ -112,7 +112,7 @@ impl<'a> CompiledSpec<'a> {
                 return MapOutcome::Filtered(reason.to_owned());
             }
         }
-        let mut fields = Vec::with_capacity(self.rules.len());
+        let mut values_out = Vec::with_capacity(self.rules.len());
         let mut failures: Vec<String> = Vec::new();
         for rule in &self.rules {
             match rule.evaluate(values) {
@@ -128,7 +128,7 @@ impl<'a> CompiledSpec<'a> {
                             rule.target, rule.source_description
                         ));
                     } else if failures.is_empty() {
-                        fields.push((rule.target.to_owned(), value));
+                        values_out.push(value);
                     }
                 }
                 Err(reason) => failures.push(format!(
@@ -140,7 +140,7 @@ impl<'a> CompiledSpec<'a> {
         if failures.is_empty() {
             MapOutcome::Mapped(MappedRecord {
                 source_id: record.id,
-                fields,
+                values: values_out,
             })
         } else {
             self.fail(record, failures.join("; "))

@@ -195,6 +195,13 @@ impl OomnitzaClient {
         self.call(Method::POST, "/api/v3/bulk", Some(req)).await
     }
 
+    /// A bulk request already serialized (the sync's hot path: the same
+    /// bytes the outbox holds).
+    pub async fn bulk_body(&self, body: Vec<u8>) -> Result<BulkResponse, OomnitzaError> {
+        self.call_bytes(Method::POST, "/api/v3/bulk", Some(body))
+            .await
+    }
+
     pub async fn finalize(&self, portion: &str) -> Result<(), OomnitzaError> {
         let path = format!("/api/v3/bulk/{portion}/finalize");
         self.call::<_, serde_json::Value>(Method::POST, &path, Some(&serde_json::json!({})))
@@ -221,14 +228,24 @@ impl OomnitzaClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<R, OomnitzaError> {
-        let route = format!("{method} {path}");
         let body = body
             .map(serde_json::to_vec)
             .transpose()
             .map_err(|e| OomnitzaError::Decode {
-                route: route.clone(),
+                route: format!("{method} {path}"),
                 message: e.to_string(),
             })?;
+        self.call_bytes(method, path, body).await
+    }
+
+    /// [`Self::call`] with the body already serialized.
+    async fn call_bytes<R: DeserializeOwned + Default>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<R, OomnitzaError> {
+        let route = format!("{method} {path}");
         let mut retry = crate::retry::Retry::new(self.max_attempts - 1);
         loop {
             let (result, retry_after) = self.once(&method, path, &route, body.as_deref()).await;

@@ -78,10 +78,23 @@ const MIGRATIONS: &[&str] = &[
         pid INTEGER NOT NULL,
         heartbeat_at INTEGER NOT NULL
     );",
+    // 3: one compact row per record key, replacing `portion_keys` and
+    // `fingerprints`: the key, the fingerprint of what was last queued and
+    // the portion that queued it, all 64-bit hashes (see `durable`), so a
+    // page costs one integer-keyed lookup and one upsert per record. The old
+    // fingerprints cannot be converted: the first run after the upgrade
+    // sends every record once.
+    "DROP TABLE portion_keys;
+    DROP TABLE fingerprints;
+    CREATE TABLE record_marks (
+        key INTEGER PRIMARY KEY,
+        fingerprint INTEGER,
+        portion INTEGER NOT NULL
+    );",
 ];
 
 mod durable;
-pub use durable::{ActiveRun, PendingBatch};
+pub use durable::{ActiveRun, Mark, PageCommit, PendingBatch, hash64};
 
 /// What an action did, as the audit log records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +189,9 @@ impl StateDb {
         // killed process leaves a consistent database.
         let _ = self.conn.pragma_update(None, "journal_mode", "WAL");
         let _ = self.conn.pragma_update(None, "synchronous", "NORMAL");
+        // A bounded page cache (32 MiB) keeps a large team's record marks
+        // off the disk without letting memory grow with the team.
+        let _ = self.conn.pragma_update(None, "cache_size", -32768);
         let version: usize = self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))

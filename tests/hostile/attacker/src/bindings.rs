@@ -28,11 +28,18 @@ impl Guest for Component {
         attacks::run(&attack, target.as_deref())
     }
 
+    fn fetch_mapped(
+        request: wit::FetchRequest,
+        spec: wit::MappingSpec,
+    ) -> Result<wit::MappedPage, wit::ConnectorError> {
+        shared::fetch_mapped(Self::fetch(request), &spec)
+    }
+
     fn map_records(
-        _spec: wit::MappingSpec,
+        spec: wit::MappingSpec,
         records: Vec<wit::SourceRecord>,
     ) -> Result<Vec<wit::MapOutcome>, wit::ConnectorError> {
-        Ok(shared::map_records(records))
+        Ok(shared::map_records(&spec, records))
     }
 
     fn action(

@@ -1,0 +1,332 @@
+//! The sync pipeline: fetch → map → forward to Oomnitza.
+//!
+//! Pages stream through: the connector fetches one page, maps it, and the
+//! mapped records are cut into bulk batches that a forwarder task posts to
+//! Oomnitza (several in flight) while the next page is fetched. Memory is
+//! bounded by a page plus the batches in flight, whatever the team size.
+//!
+//! Every run has one `portion`, and nothing is lost: each page is committed
+//! to the state database (its batches into the outbox, the cursor past it)
+//! before anything is posted, and a batch leaves the outbox only once
+//! Oomnitza acknowledged it. A run killed at any point, stopped by a
+//! signal, or cut short by an Oomnitza outage resumes its portion on the
+//! next start: pending batches first, then the listing from the checkpoint.
+//! Keys already queued in the portion are never queued again (an expired
+//! cursor restarts the listing without duplicates), and by default records
+//! whose mapped content did not change since they were last acknowledged
+//! are not sent (`--full` sends everything).
+//!
+//! A run that sent records is closed with `finalize`; one with nothing to
+//! send is reported with `add_ready_portion` (`is_empty_run`), and one that
+//! failed before anything reached Oomnitza with `add_ready_portion`
+//! (`failed`).
+
+mod close;
+mod forward;
+mod pages;
+mod report;
+mod shape;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::config::Mode;
+use crate::integration::Integration;
+use crate::oomnitza::OomnitzaClient;
+use crate::oomnitza::wire::BulkRequest;
+use crate::state::StateDb;
+
+pub use forward::ACK_GROUP;
+pub use report::SyncReport;
+pub use shape::to_json;
+use shape::{Envelope, RecordShaper};
+
+/// How a sync runs.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Print the exact bulk payloads (JSON lines on stdout); send nothing.
+    pub dry_run: bool,
+    /// Mark the run as a trial: at most 10 records are sent.
+    pub test_run: bool,
+    /// Show a progress bar (callers pass `stderr().is_terminal()`).
+    pub progress: bool,
+    /// Send every record, changed or not.
+    pub full: bool,
+    /// Set by a signal handler: finish the page in hand, checkpoint, stop.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// A batch ready to post: its outbox row, its records (a JSON array, as
+/// they go into the request) and how many.
+struct Batch {
+    id: i64,
+    records: String,
+    n: u64,
+}
+
+type Db = Arc<std::sync::Mutex<StateDb>>;
+
+fn db_call<T>(db: &Db, f: impl FnOnce(&StateDb) -> Result<T>) -> Result<T> {
+    let guard = db
+        .lock()
+        .map_err(|_| anyhow!("the state database lock is poisoned"))?;
+    f(&guard)
+}
+
+/// What shapes records: it salts fingerprints, so when it changes every
+/// record counts as changed.
+fn mapping_hash(integration: &Integration) -> String {
+    let cfg = &integration.config;
+    let text = format!(
+        "{:?}|{}|{:?}|{:?}",
+        integration.spec,
+        integration.component.sha256,
+        cfg.integration.mode,
+        cfg.saas.as_ref().map(|s| (&s.saas_id, &s.name))
+    );
+    hex::encode(&Sha256::digest(text.as_bytes())[..16])
+}
+
+/// Runs one sync of `integration`. Errors of the run itself are in the
+/// report; `Err` is only for failures to even start.
+pub async fn run(integration: &Integration, opts: &SyncOptions) -> Result<SyncReport> {
+    let started = Instant::now();
+    let cfg = &integration.config;
+    let name = cfg.integration.name.clone();
+    let client = match (&integration.oomnitza_token, opts.dry_run) {
+        (_, true) => None,
+        (Some(tok), false) => Some(
+            OomnitzaClient::new(&cfg.oomnitza.url, tok, cfg.limits.max_retries + 1)
+                .map_err(|e| anyhow!("{e}"))?,
+        ),
+        (None, false) => bail!("no Oomnitza token configured"),
+    };
+    let db: Db = Arc::new(std::sync::Mutex::new(StateDb::open(
+        &cfg.resolve(&cfg.state.path),
+    )?));
+    if !opts.dry_run
+        && let Err(pid) = db_call(&db, |d| d.acquire_lock(&name))?
+    {
+        bail!("another sync of `{name}` is running (process {pid}); it was not started twice");
+    }
+    let result = run_locked(integration, opts, client, &db, started).await;
+    if !opts.dry_run {
+        let _ = db_call(&db, |d| d.release_lock(&name));
+    }
+    result
+}
+
+async fn run_locked(
+    integration: &Integration,
+    opts: &SyncOptions,
+    client: Option<OomnitzaClient>,
+    db: &Db,
+    started: Instant,
+) -> Result<SyncReport> {
+    let cfg = &integration.config;
+    let name = cfg.integration.name.clone();
+    let hash = mapping_hash(integration);
+    // A dry run after a mapping change must show every record, as the real
+    // run would send, without forgetting anything itself.
+    let stale = opts.dry_run && !db_call(db, |d| d.mapping_matches(&name, &hash))?;
+    let effective = SyncOptions {
+        full: opts.full || stale,
+        ..opts.clone()
+    };
+    let opts = &effective;
+    let active = if opts.dry_run {
+        None
+    } else {
+        if db_call(db, |d| d.check_mapping(&name, &hash))? {
+            tracing::info!("the mapping changed since the last run: every record will be sent");
+        }
+        db_call(db, |d| d.active_run(&name))?
+    };
+    let portion = active
+        .as_ref()
+        .map(|a| a.portion.clone())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut report = SyncReport {
+        portion: portion.clone(),
+        dry_run: opts.dry_run,
+        test_run: opts.test_run,
+        resumed: active.is_some(),
+        ..Default::default()
+    };
+    if let Some(a) = &active {
+        tracing::info!(
+            "resuming portion {} ({} pages done, {} batches acknowledged)",
+            a.portion,
+            a.pages_done,
+            a.acked_batches
+        );
+    }
+    let run_id = if opts.dry_run {
+        None
+    } else {
+        let id = db_call(db, |d| d.start_run(&name, &portion, &crate::clock::now()))?;
+        db_call(db, |d| match &active {
+            Some(_) => d.set_active_run_id(&name, id),
+            None => d.begin_active_run(&name, &portion, id, &crate::clock::now()),
+        })?;
+        Some(id)
+    };
+    let stats = integration.policy.stats.clone();
+    let before = (
+        stats.requests.load(Ordering::Relaxed),
+        stats.denied.load(Ordering::Relaxed),
+    );
+    // SaaS reconciliation needs every key seen; collected only when it runs.
+    let saas_keys = (cfg.integration.mode == Mode::UserPlusSaas
+        && cfg.saas.as_ref().is_some_and(|s| s.deactivate_missing))
+    .then(|| Arc::new(std::sync::Mutex::new(HashSet::new())));
+    let ctx = Arc::new(BatchContext::new(integration, &portion, opts.test_run)?);
+    let (tx, rx) = mpsc::channel::<Batch>(cfg.oomnitza.concurrency * 2);
+    let forwarder = tokio::spawn(forward::forward(
+        rx,
+        client.clone(),
+        ctx.clone(),
+        cfg.oomnitza.concurrency,
+        db.clone(),
+    ));
+
+    // Batches a previous run left in the outbox go first.
+    let mut fetched: Result<()> = Ok(());
+    if !opts.dry_run {
+        for b in db_call(db, |d| d.pending_batches(&portion))? {
+            let n = serde_json::from_str::<Vec<serde::de::IgnoredAny>>(&b.records)
+                .with_context(|| format!("outbox batch {} is unreadable", b.id))?
+                .len() as u64;
+            let batch = Batch {
+                id: b.id,
+                records: b.records,
+                n,
+            };
+            if tx.send(batch).await.is_err() {
+                fetched = Err(anyhow!("stopped: posting to Oomnitza failed"));
+                break;
+            }
+        }
+    }
+    let listing_done = active.as_ref().is_some_and(|a| a.listing_complete);
+    if fetched.is_ok() && !listing_done {
+        let cursor = active.as_ref().and_then(|a| a.cursor.clone());
+        let listing = pages::Listing {
+            shaper: RecordShaper::new(integration),
+            ctx: ctx.clone(),
+            db: db.clone(),
+            opts: opts.clone(),
+            mapping_hash: hash.clone(),
+            batch_size: cfg.oomnitza.batch_size,
+            saas_keys: saas_keys.clone(),
+        };
+        fetched = pages::fetch_all(integration, listing, &mut report, tx, cursor).await;
+    } else {
+        drop(tx);
+    }
+    let forwarded = forwarder
+        .await
+        .map_err(|e| anyhow!("forwarder task failed: {e}"))?;
+    match &forwarded {
+        Ok(totals) => {
+            report.sent = totals.sent;
+            report.batches = totals.batches;
+            report.created = totals.resp.created;
+            report.updated = totals.resp.updated;
+            report.unchanged = totals.resp.unchanged;
+            report.skipped = totals.resp.skipped;
+            report.rejected = totals.resp.failed;
+        }
+        Err(e) => report.error = Some(format!("{e:#}")),
+    }
+    if let Err(e) = fetched {
+        // The fetch error is the cause; a forwarder error after it is noise.
+        // A credential that cannot be refreshed says more than the
+        // component's view of it ("the host could not obtain a credential").
+        report.error = Some(match integration.policy.credential_failure() {
+            Some(fatal) => fatal.to_string(),
+            None => format!("{e:#}"),
+        });
+    }
+    report.requests = stats.requests.load(Ordering::Relaxed) - before.0;
+    report.denied = stats.denied.load(Ordering::Relaxed) - before.1;
+
+    if let Some(client) = &client {
+        close::close_portion(client, &ctx, &mut report, db, &name).await?;
+        if report.error.is_none()
+            && !report.stopped
+            && let Some(keys) = &saas_keys
+        {
+            let keys =
+                std::mem::take(&mut *keys.lock().map_err(|_| anyhow!("SaaS keys poisoned"))?);
+            close::reconcile_saas(integration, client, opts, &keys, &mut report).await;
+        }
+    }
+    report.oomnitza_retries = client.as_ref().map_or(0, |c| c.retries());
+    report.elapsed = started.elapsed();
+    if let Some(id) = run_id {
+        db_call(db, |d| {
+            d.finish_run(
+                id,
+                &crate::state::RunRecord {
+                    ended_at: Some(crate::clock::now()),
+                    status: match (&report.error, report.stopped) {
+                        (Some(_), _) => "failed",
+                        (None, true) => "stopped",
+                        (None, false) => "succeeded",
+                    }
+                    .into(),
+                    fetched: report.fetched,
+                    mapped: report.mapped,
+                    failed: report.failed,
+                    filtered: report.filtered,
+                    sent: report.sent,
+                    created: report.created,
+                    updated: report.updated,
+                    error: report.error.clone(),
+                    ..Default::default()
+                },
+            )
+        })?;
+    }
+    Ok(report)
+}
+
+/// The constant parts of every bulk request of a run.
+struct BatchContext {
+    connector_name: String,
+    portion: String,
+    test_run: bool,
+    envelope: Envelope,
+}
+
+impl BatchContext {
+    fn new(integration: &Integration, portion: &str, test_run: bool) -> Result<Self> {
+        let cfg = &integration.config;
+        let preference = cfg.integration.preference.flags();
+        let envelope = Envelope::new(&BulkRequest {
+            connector_version: &integration.manifest.version,
+            connector_name: &cfg.integration.name,
+            portion,
+            data_type: "users",
+            sync_field: &integration.spec.sync_key,
+            insert_only: preference.0,
+            update_only: preference.1,
+            test_run,
+            records: &[],
+            error: None,
+        })?;
+        Ok(BatchContext {
+            connector_name: cfg.integration.name.clone(),
+            portion: portion.to_owned(),
+            test_run,
+            envelope,
+        })
+    }
+}

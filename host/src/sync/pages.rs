@@ -1,0 +1,439 @@
+//! The listing: the connector fetches and maps pages, a committer turns
+//! each page into batches, commits it and hands the batches on.
+//!
+//! The two run apart so they overlap: while the committer writes page N to
+//! the state database (on a blocking thread), the component is already
+//! fetching page N+1. The channel between them holds one page, so at most
+//! two pages are fetched but not committed when a process dies; both are
+//! fetched again on resume, from the last committed cursor.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use tokio::sync::{mpsc, oneshot};
+
+use super::shape::RecordShaper;
+use super::{Batch, BatchContext, Db, SyncOptions, SyncReport, db_call};
+use crate::bindings::{ConnectorError, FetchRequest, MapOutcome, MappedPage, RecordKind, Value};
+use crate::config::Mode;
+use crate::integration::{Integration, describe_error};
+use crate::state::{Mark, PageCommit, hash64};
+
+/// What the fetcher hands the committer.
+enum Fetched {
+    Page(MappedPage),
+    /// The cursor expired: the listing starts again from the first page.
+    Restart,
+}
+
+/// A page for the committer; in a test run it answers whether to go on.
+struct PageMsg {
+    fetched: Fetched,
+    go_on: Option<oneshot::Sender<bool>>,
+}
+
+/// Counts the committer keeps; merged into the report at the end.
+#[derive(Debug, Default)]
+struct Counts {
+    pages: u64,
+    fetched: u64,
+    mapped: u64,
+    failed: u64,
+    filtered: u64,
+    unchanged_skipped: u64,
+    already_queued: u64,
+}
+
+/// What stays the same for every page of a run.
+pub(super) struct Listing {
+    pub shaper: RecordShaper,
+    pub ctx: Arc<BatchContext>,
+    pub db: Db,
+    pub opts: SyncOptions,
+    /// Salts fingerprints: a mapping change makes every record new.
+    pub mapping_hash: String,
+    pub batch_size: usize,
+    /// SaaS keys seen, for reconciliation (only when it is enabled).
+    pub saas_keys: Option<Arc<Mutex<HashSet<String>>>>,
+}
+
+/// Fetches pages from `cursor` on and commits each before its batches go
+/// to the forwarder. Stops at the first error, on a stop signal, or when
+/// the forwarder has stopped. Pages fetched before an error are committed.
+pub(super) async fn fetch_all(
+    integration: &Integration,
+    listing: Listing,
+    report: &mut SyncReport,
+    tx: mpsc::Sender<Batch>,
+    cursor: Option<String>,
+) -> Result<()> {
+    let (page_tx, page_rx) = mpsc::channel::<PageMsg>(1);
+    let progress = progress_bar(listing.opts.progress);
+    let test_run = listing.opts.test_run;
+    let stop = listing.opts.stop.clone();
+    let committer = {
+        let progress = progress.clone();
+        tokio::task::spawn_blocking(move || commit_pages(listing, page_rx, tx, progress))
+    };
+    let fetched = fetch_pages(integration, report, page_tx, cursor, test_run, stop).await;
+    let committed = committer
+        .await
+        .map_err(|e| anyhow!("the page committer failed: {e}"))?;
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    let counts = match committed {
+        Ok(c) => c,
+        Err((c, e)) => {
+            merge(report, &c);
+            return Err(e);
+        }
+    };
+    merge(report, &counts);
+    fetched.map_err(|e| {
+        e.context(if counts.fetched > 0 {
+            format!(
+                "{} records fetched before the failure are safe in the outbox or delivered",
+                counts.fetched
+            )
+        } else {
+            "no records were fetched".to_string()
+        })
+    })
+}
+
+fn merge(report: &mut SyncReport, c: &Counts) {
+    report.pages += c.pages;
+    report.fetched += c.fetched;
+    report.mapped += c.mapped;
+    report.failed += c.failed;
+    report.filtered += c.filtered;
+    report.unchanged_skipped += c.unchanged_skipped;
+    report.already_queued += c.already_queued;
+}
+
+/// The fetching half: one component call per page, retried while the
+/// vendor is rate-limiting or unavailable.
+async fn fetch_pages(
+    integration: &Integration,
+    report: &mut SyncReport,
+    page_tx: mpsc::Sender<PageMsg>,
+    mut cursor: Option<String>,
+    test_run: bool,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> Result<()> {
+    let cfg = &integration.config;
+    let mut inst = integration.instance().await?;
+    let kind = match cfg.integration.mode {
+        Mode::UserOnly => RecordKind::Users,
+        Mode::UserPlusSaas => RecordKind::SaasUsers,
+    };
+    let sync_time = crate::clock::now();
+    let options = vec![(
+        "include_removed".to_string(),
+        Value::Boolean(cfg.dropbox.include_removed),
+    )];
+    let mut page_no = 0u64;
+    loop {
+        if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            report.stopped = true;
+            return Ok(());
+        }
+        let req = FetchRequest {
+            kind,
+            cursor: cursor.clone(),
+            page_size: cfg.dropbox.page_size,
+            options: options.clone(),
+            sync_time: sync_time.clone(),
+        };
+        let fetched = match fetch_with_retries(integration, &mut inst, &req, report, page_no)
+            .await?
+        {
+            Some(page) => {
+                page_no += 1;
+                Fetched::Page(page)
+            }
+            None if report.cursor_restarts < 3 => {
+                tracing::warn!(
+                    "Dropbox rejected the cursor as expired; listing again from the start (same portion, no duplicates)"
+                );
+                report.cursor_restarts += 1;
+                Fetched::Restart
+            }
+            None => bail!("Dropbox rejected the listing cursor 3 times in a row"),
+        };
+        let restart = matches!(fetched, Fetched::Restart);
+        let (next, more) = match &fetched {
+            Fetched::Page(p) => (p.cursor.clone(), p.has_more),
+            Fetched::Restart => (None, true),
+        };
+        let (go_on, answer) = if test_run {
+            let (s, r) = oneshot::channel();
+            (Some(s), Some(r))
+        } else {
+            (None, None)
+        };
+        if page_tx.send(PageMsg { fetched, go_on }).await.is_err() {
+            // The committer stopped; its error says why.
+            return Ok(());
+        }
+        if let Some(answer) = answer
+            && !answer.await.unwrap_or(false)
+        {
+            return Ok(());
+        }
+        // A page that says "more" without a cursor is the committer's
+        // error to report; fetching on would start the listing over.
+        if !more || (next.is_none() && !restart) {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// One fetch, retried while the vendor is rate-limiting or unavailable.
+/// `None`: the cursor expired.
+async fn fetch_with_retries(
+    integration: &Integration,
+    inst: &mut crate::instance::ConnectorInstance,
+    req: &FetchRequest,
+    report: &mut SyncReport,
+    pages_before: u64,
+) -> Result<Option<MappedPage>> {
+    let max_retries = integration.config.limits.max_retries;
+    let mut retry = crate::retry::Retry::new(max_retries);
+    loop {
+        let err = match inst.fetch_mapped(req, &integration.spec).await? {
+            Ok(page) => return Ok(Some(page)),
+            Err(ConnectorError::Conflict(c))
+                if c.tag == "invalid_cursor" && req.cursor.is_some() =>
+            {
+                return Ok(None);
+            }
+            Err(e) => e,
+        };
+        // Rate limits and outages are retried; other answers are final.
+        let retryable = match &err {
+            ConnectorError::RateLimited(r) => {
+                Some(Some(Duration::from_secs(u64::from(r.retry_after_seconds))))
+            }
+            ConnectorError::Unavailable(_) => Some(None),
+            _ => None,
+        };
+        // No retry can help once the credential itself is gone.
+        let fatal = integration.policy.credential_failure().is_some();
+        match retryable.filter(|_| !fatal).and_then(|ask| retry.next(ask)) {
+            Some(wait) => {
+                report.vendor_retries += 1;
+                tracing::warn!(
+                    "fetching page {}: {}; retrying in {wait:?} (retry {} of {max_retries})",
+                    pages_before + 1,
+                    describe_error(&err),
+                    retry.attempts()
+                );
+                tokio::time::sleep(wait).await;
+            }
+            None => {
+                let why = match (&err, integration.policy.stats.last_refusal()) {
+                    (ConnectorError::Denied(_), Some(reason)) => {
+                        format!("{} [{reason}]", describe_error(&err))
+                    }
+                    _ => describe_error(&err),
+                };
+                bail!(
+                    "fetching page {} from the vendor failed: {why}",
+                    pages_before + 1
+                );
+            }
+        }
+    }
+}
+
+/// The committing half, on a blocking thread: per page, decide what to
+/// send (change detection, portion dedupe), commit, then queue batches.
+fn commit_pages(
+    listing: Listing,
+    mut pages: mpsc::Receiver<PageMsg>,
+    tx: mpsc::Sender<Batch>,
+    progress: Option<indicatif::ProgressBar>,
+) -> std::result::Result<Counts, (Counts, anyhow::Error)> {
+    let mut c = Counts::default();
+    match commit_loop(&listing, &mut pages, &tx, progress.as_ref(), &mut c) {
+        Ok(()) => Ok(c),
+        Err(e) => Err((c, e)),
+    }
+}
+
+fn commit_loop(
+    l: &Listing,
+    pages: &mut mpsc::Receiver<PageMsg>,
+    tx: &mpsc::Sender<Batch>,
+    progress: Option<&indicatif::ProgressBar>,
+    c: &mut Counts,
+) -> Result<()> {
+    let name = l.ctx.connector_name.as_str();
+    let portion_tag = hash64(&[l.ctx.portion.as_bytes()]);
+    let limit = if l.opts.test_run { Some(10u64) } else { None };
+    let full = l.opts.full || l.opts.test_run;
+    let dry = l.opts.dry_run;
+    let mut stdout = std::io::stdout().lock();
+    let mut queued = 0u64;
+    let mut key = String::new();
+    let mut record = Vec::new();
+    let mut seen_on_page = HashSet::new();
+    while let Some(msg) = pages.blocking_recv() {
+        let page = match msg.fetched {
+            Fetched::Page(p) => p,
+            Fetched::Restart => {
+                if !dry {
+                    db_call(&l.db, |d| d.restart_listing(name))?;
+                }
+                if let Some(s) = msg.go_on {
+                    let _ = s.send(true);
+                }
+                continue;
+            }
+        };
+        c.pages += 1;
+        c.fetched += page.outcomes.len() as u64;
+        if !dry {
+            // Keep the run lock fresh: a lock without heartbeats is a crash.
+            db_call(&l.db, |d| d.heartbeat(name))?;
+        }
+        // (record JSON, key hash, fingerprint) of each record on the page
+        // that needs sending, before dedupe against the database.
+        let mut candidates: Vec<(Vec<u8>, i64, Option<i64>)> =
+            Vec::with_capacity(page.outcomes.len());
+        for outcome in page.outcomes {
+            record.clear();
+            let (k, fp) = match outcome {
+                MapOutcome::Mapped(m) => {
+                    c.mapped += 1;
+                    l.shaper.write_mapped(&m.values, &mut record);
+                    if let Some(keys) = &l.saas_keys
+                        && let Some(k) = l.shaper.saas_key(&m.values)
+                        && let Ok(mut keys) = keys.lock()
+                    {
+                        keys.insert(k);
+                    }
+                    l.shaper.write_key(&m.values, &mut key);
+                    let fp = hash64(&[l.mapping_hash.as_bytes(), &record]);
+                    (hash64(&[name.as_bytes(), key.as_bytes()]), Some(fp))
+                }
+                MapOutcome::Failed(f) => {
+                    c.failed += 1;
+                    tracing::debug!("record {} failed to map: {}", f.source_id, f.reason);
+                    l.shaper.write_failed(f.raw, &f.reason, &mut record);
+                    let k = hash64(&[name.as_bytes(), b"raw", f.source_id.as_bytes()]);
+                    (k, None)
+                }
+                MapOutcome::Filtered(_) => {
+                    c.filtered += 1;
+                    continue;
+                }
+            };
+            candidates.push((record.clone(), k, fp));
+        }
+        let keys: Vec<i64> = candidates.iter().map(|(_, k, _)| *k).collect();
+        let marks = db_call(&l.db, |d| d.marks(&keys))?;
+        let mut chosen = Vec::with_capacity(candidates.len());
+        seen_on_page.clear();
+        for ((json, k, fp), mark) in candidates.into_iter().zip(marks) {
+            if limit.is_some_and(|l| queued + chosen.len() as u64 >= l) {
+                break;
+            }
+            let queued_here = !seen_on_page.insert(k);
+            let queued_before = !dry && mark.is_some_and(|m| m.portion == portion_tag);
+            if queued_here || queued_before {
+                c.already_queued += 1;
+                continue;
+            }
+            if !full && fp.is_some() && mark.and_then(|m| m.fingerprint) == fp {
+                c.unchanged_skipped += 1;
+                continue;
+            }
+            chosen.push((json, k, fp));
+        }
+        queued += chosen.len() as u64;
+        let last_page = !page.has_more || limit.is_some_and(|l| queued >= l);
+        if !last_page && page.cursor.is_none() {
+            bail!(
+                "the connector said more pages follow but gave no cursor (page {})",
+                c.pages
+            );
+        }
+        let mut commit = PageCommit {
+            cursor: page.cursor.as_deref(),
+            listing_complete: last_page,
+            ..Default::default()
+        };
+        let mut counts = Vec::new();
+        for chunk in chosen.chunks(l.batch_size) {
+            let mut array =
+                Vec::with_capacity(chunk.iter().map(|c| c.0.len() + 1).sum::<usize>() + 2);
+            array.push(b'[');
+            for (i, (json, _, _)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    array.push(b',');
+                }
+                array.extend_from_slice(json);
+            }
+            array.push(b']');
+            // Built from valid UTF-8 pieces only.
+            commit
+                .batches
+                .push(String::from_utf8(array).map_err(|e| anyhow!("batch is not UTF-8: {e}"))?);
+            counts.push(chunk.len() as u64);
+        }
+        commit.marks = chosen
+            .iter()
+            .map(|(_, k, fp)| {
+                (
+                    *k,
+                    Mark {
+                        fingerprint: *fp,
+                        portion: portion_tag,
+                    },
+                )
+            })
+            .collect();
+        if dry {
+            for records in &commit.batches {
+                stdout.write_all(&l.ctx.envelope.body(records.as_bytes()))?;
+                writeln!(stdout)?;
+            }
+        } else {
+            let ids = db_call(&l.db, |d| d.commit_page(name, &l.ctx.portion, &commit))?;
+            for ((records, n), id) in commit.batches.into_iter().zip(counts).zip(ids) {
+                tx.blocking_send(Batch { id, records, n })
+                    .map_err(|_| anyhow!("stopped fetching: posting to Oomnitza failed"))?;
+            }
+        }
+        if let Some(pb) = progress {
+            pb.set_message(format!(
+                "page {} · {} fetched · {} queued for Oomnitza",
+                c.pages, c.fetched, queued
+            ));
+        }
+        if let Some(s) = msg.go_on {
+            let _ = s.send(!last_page);
+        }
+        if last_page {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
+    if !enabled {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.enable_steady_tick(Duration::from_millis(120));
+    Some(pb)
+}

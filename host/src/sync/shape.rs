@@ -1,0 +1,312 @@
+//! From mapped values to the bytes Oomnitza receives.
+//!
+//! A mapped record is positional (one value per rule of the spec), so the
+//! shaper works out once per run where each rule's value goes: a top-level
+//! key, or a key of the nested `saas` object in "User plus SaaS user"
+//! mode. Each record is then written straight to JSON, with no map built
+//! per record; the same bytes are fingerprinted, stored in the outbox and
+//! posted.
+
+use serde_json::{Map, Value as Json};
+
+use crate::bindings::Value;
+use crate::config::Mode;
+use crate::integration::Integration;
+use crate::oomnitza::wire::BulkRequest;
+
+/// Where one rule's value goes.
+#[derive(Debug, Clone)]
+enum Slot {
+    /// A top-level key (pre-escaped JSON string, with the colon).
+    Top(String),
+    /// A key of the `saas` object.
+    Saas(String),
+    /// Nowhere: a later rule has the same target (the last one wins), or
+    /// a `saas.*` target outside "User plus SaaS user" mode.
+    Skip,
+}
+
+/// Writes mapped records as Oomnitza JSON objects and derives their keys.
+#[derive(Debug, Clone)]
+pub struct RecordShaper {
+    slots: Vec<Slot>,
+    /// `"selected_saas_id":…,"name":…` for the `saas` object, when on.
+    saas_fixed: Option<String>,
+    /// Rule positions of the sync-key targets, in sync-key order.
+    key_rules: Vec<Option<usize>>,
+    /// Rule position of `saas.sync_key` (SaaS reconciliation), when on.
+    saas_key_rule: Option<usize>,
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+impl RecordShaper {
+    pub fn new(integration: &Integration) -> Self {
+        let cfg = &integration.config;
+        let saas = match (cfg.integration.mode, &cfg.saas) {
+            (Mode::UserPlusSaas, Some(s)) => Some((s.saas_id.as_str(), s.name.as_str())),
+            _ => None,
+        };
+        let targets: Vec<&str> = integration
+            .spec
+            .rules
+            .iter()
+            .map(|r| r.target.as_str())
+            .collect();
+        Self::from_targets(&targets, &integration.spec.sync_key, saas)
+    }
+
+    fn from_targets(targets: &[&str], sync_key: &[String], saas: Option<(&str, &str)>) -> Self {
+        let last = |t: &str| targets.iter().rposition(|x| *x == t);
+        let slots = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if last(t) != Some(i) {
+                    return Slot::Skip;
+                }
+                match t.strip_prefix("saas.") {
+                    Some(_) if saas.is_none() => Slot::Skip,
+                    // The host sets these two itself.
+                    Some("selected_saas_id" | "name") => Slot::Skip,
+                    Some(sub) => Slot::Saas(format!("{}:", json_string(sub))),
+                    None => Slot::Top(format!("{}:", json_string(t))),
+                }
+            })
+            .collect();
+        RecordShaper {
+            slots,
+            saas_fixed: saas.map(|(id, name)| {
+                format!(
+                    "\"selected_saas_id\":{},\"name\":{}",
+                    json_string(id),
+                    json_string(name)
+                )
+            }),
+            key_rules: sync_key.iter().map(|k| last(k)).collect(),
+            saas_key_rule: saas.and_then(|_| last("saas.sync_key")),
+        }
+    }
+
+    /// Appends the record's JSON object to `out`.
+    pub fn write_mapped(&self, values: &[Value], out: &mut Vec<u8>) {
+        out.push(b'{');
+        let mut first = true;
+        for (slot, v) in self.slots.iter().zip(values) {
+            if let Slot::Top(key) = slot {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(key.as_bytes());
+                write_value(v, out);
+            }
+        }
+        if let Some(fixed) = &self.saas_fixed {
+            if !first {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"saas\":{");
+            for (slot, v) in self.slots.iter().zip(values) {
+                if let Slot::Saas(key) = slot {
+                    out.extend_from_slice(key.as_bytes());
+                    write_value(v, out);
+                    out.push(b',');
+                }
+            }
+            out.extend_from_slice(fixed.as_bytes());
+            out.push(b'}');
+        }
+        out.push(b'}');
+    }
+
+    /// The record's identity in Oomnitza: its sync-key values, lower-cased,
+    /// joined by 0x1f, written into `out` (cleared first).
+    pub fn write_key(&self, values: &[Value], out: &mut String) {
+        out.clear();
+        for (i, rule) in self.key_rules.iter().enumerate() {
+            if i > 0 {
+                out.push('\u{1f}');
+            }
+            if let Some(v) = rule.and_then(|r| values.get(r)) {
+                key_text(v, out);
+            }
+        }
+    }
+
+    /// The `saas.sync_key` value, lower-cased, in "User plus SaaS user" mode.
+    pub fn saas_key(&self, values: &[Value]) -> Option<String> {
+        match values.get(self.saas_key_rule?)? {
+            Value::Text(s) | Value::Timestamp(s) if !s.is_empty() => Some(s.to_ascii_lowercase()),
+            _ => None,
+        }
+    }
+
+    /// A record that failed mapping is still sent, raw, with the reason.
+    pub fn write_failed(&self, raw: Vec<(String, Value)>, reason: &str, out: &mut Vec<u8>) {
+        let mut obj: Map<String, Json> = raw.into_iter().map(|(k, v)| (k, to_json(v))).collect();
+        obj.insert("error".into(), Json::String(reason.to_string()));
+        // Writing a map of plain JSON values into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &obj);
+    }
+}
+
+fn write_value(v: &Value, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail.
+    let _ = match v {
+        Value::Null => {
+            out.extend_from_slice(b"null");
+            Ok(())
+        }
+        Value::Text(s) | Value::Timestamp(s) => serde_json::to_writer(&mut *out, s),
+        Value::Boolean(b) => serde_json::to_writer(&mut *out, b),
+        Value::Integer(i) => serde_json::to_writer(&mut *out, i),
+        Value::TextList(l) => serde_json::to_writer(&mut *out, l),
+    };
+}
+
+fn key_text(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => {}
+        Value::Text(s) | Value::Timestamp(s) => {
+            out.extend(s.chars().map(|c| c.to_ascii_lowercase()));
+        }
+        Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Integer(i) => out.push_str(&i.to_string()),
+        Value::TextList(l) => out.push_str(&l.join(",").to_ascii_lowercase()),
+    }
+}
+
+/// The constant parts of a run's bulk requests: the body is
+/// `prefix + records + suffix`, where `records` is a JSON array.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    prefix: Vec<u8>,
+    suffix: Vec<u8>,
+}
+
+impl Envelope {
+    /// Splits the serialized request at its (empty) `records` array. Inside
+    /// a JSON string every quote is escaped, so the marker is found only as
+    /// the key itself.
+    pub fn new(req: &BulkRequest<'_>) -> anyhow::Result<Self> {
+        let body = serde_json::to_vec(req)?;
+        let marker = b"\"records\":[]";
+        let at = body
+            .windows(marker.len())
+            .position(|w| w == marker)
+            .ok_or_else(|| anyhow::anyhow!("bulk request has no records array"))?;
+        let split = at + marker.len() - 2;
+        Ok(Envelope {
+            prefix: body[..split].to_vec(),
+            suffix: body[split + 2..].to_vec(),
+        })
+    }
+
+    pub fn body(&self, records: &[u8]) -> Vec<u8> {
+        let mut b = Vec::with_capacity(self.prefix.len() + records.len() + self.suffix.len());
+        b.extend_from_slice(&self.prefix);
+        b.extend_from_slice(records);
+        b.extend_from_slice(&self.suffix);
+        b
+    }
+}
+
+pub fn to_json(v: Value) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Text(s) | Value::Timestamp(s) => Json::String(s),
+        Value::Boolean(b) => Json::Bool(b),
+        Value::Integer(i) => Json::from(i),
+        Value::TextList(l) => Json::Array(l.into_iter().map(Json::String).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Value {
+        Value::Text(s.to_owned())
+    }
+
+    fn shaped(shaper: &RecordShaper, values: &[Value]) -> Json {
+        let mut out = Vec::new();
+        shaper.write_mapped(values, &mut out);
+        serde_json::from_slice(&out).expect("valid JSON")
+    }
+
+    #[test]
+    fn user_fields_and_nested_saas() {
+        let targets = ["USER", "EMAIL", "saas.sync_key", "saas.role", "N"];
+        let values = [
+            text("A@x.com"),
+            text("a@x.com"),
+            text("a@x.com"),
+            Value::Null,
+            Value::Integer(25),
+        ];
+        let user_only = RecordShaper::from_targets(&targets, &["USER".into()], None);
+        assert_eq!(
+            shaped(&user_only, &values),
+            serde_json::json!({"USER": "A@x.com", "EMAIL": "a@x.com", "N": 25})
+        );
+        let saas = RecordShaper::from_targets(&targets, &["USER".into()], Some(("9", "Dropbox")));
+        assert_eq!(
+            shaped(&saas, &values),
+            serde_json::json!({"USER": "A@x.com", "EMAIL": "a@x.com", "N": 25,
+                "saas": {"sync_key": "a@x.com", "role": null, "selected_saas_id": "9", "name": "Dropbox"}})
+        );
+        assert_eq!(saas.saas_key(&values).as_deref(), Some("a@x.com"));
+        assert_eq!(user_only.saas_key(&values), None);
+        let mut key = String::new();
+        saas.write_key(&values, &mut key);
+        assert_eq!(key, "a@x.com");
+    }
+
+    #[test]
+    fn the_last_rule_for_a_target_wins_and_text_is_escaped() {
+        let targets = ["K", "K\"", "K"];
+        let values = [
+            text("first"),
+            text("q\"\n"),
+            Value::TextList(vec!["a".into()]),
+        ];
+        let s = RecordShaper::from_targets(&targets, &["K".into(), "K\"".into()], None);
+        assert_eq!(
+            shaped(&s, &values),
+            serde_json::json!({"K\"": "q\"\n", "K": ["a"]})
+        );
+        let mut key = String::new();
+        s.write_key(&values, &mut key);
+        assert_eq!(key, "a\u{1f}q\"\n");
+    }
+
+    #[test]
+    fn the_envelope_wraps_records_exactly_as_serde_would() {
+        let sync_field = vec!["USER".to_owned()];
+        let records: Vec<Map<String, Json>> = vec![
+            serde_json::from_str(r#"{"USER":"a"}"#).unwrap(),
+            serde_json::from_str(r#"{"USER":"b"}"#).unwrap(),
+        ];
+        let req = |records| BulkRequest {
+            connector_version: "1",
+            connector_name: "n \"records\":[] x",
+            portion: "p",
+            data_type: "users",
+            sync_field: &sync_field,
+            insert_only: false,
+            update_only: true,
+            test_run: false,
+            records,
+            error: None,
+        };
+        let env = Envelope::new(&req(&[])).unwrap();
+        assert_eq!(
+            env.body(br#"[{"USER":"a"},{"USER":"b"}]"#),
+            serde_json::to_vec(&req(&records)).unwrap()
+        );
+    }
+}
