@@ -3,12 +3,17 @@
 //! per record key: the fingerprint of what was last queued for it and the
 //! portion that queued it.
 //!
-//! A page is committed in one transaction: its batches enter the outbox,
-//! its records' marks are set, and the cursor moves past it. So a process
-//! killed at any point resumes either before the page (and rebuilds the
-//! same batches) or after it (and sends what the outbox holds); a batch
-//! leaves the outbox only once Oomnitza has acknowledged it. A mark set at
-//! commit time is as good as one set on acknowledgement: the outbox
+//! A page is committed in one transaction: its batches enter the outbox
+//! and the cursor moves past it. So a process killed at any point resumes
+//! either before the page (and rebuilds the same batches) or after it (and
+//! sends what the outbox holds); a batch leaves the outbox only once
+//! Oomnitza has acknowledged it.
+//!
+//! Marks are written after their page commits, in groups ([`StateDb::put_marks`]):
+//! a mark is one random B-tree update, and a transaction per page would
+//! rewrite most of the table's pages once per page (gigabytes of WAL for a
+//! million records). Losing unwritten marks to a crash costs a resend
+//! (Oomnitza counts it as unchanged), never a record: the outbox already
 //! guarantees delivery within the portion.
 //!
 //! Keys, fingerprints and portions are stored as 64-bit hashes
@@ -56,8 +61,6 @@ pub struct Mark {
 pub struct PageCommit<'a> {
     /// Each batch's records as a JSON array.
     pub batches: Vec<String>,
-    /// `(key, mark)` for every record queued by the page.
-    pub marks: Vec<(i64, Mark)>,
     pub cursor: Option<&'a str>,
     pub listing_complete: bool,
 }
@@ -152,8 +155,8 @@ impl StateDb {
         Ok(())
     }
 
-    /// Commits one page: its batches into the outbox, its records' marks,
-    /// and the checkpoint past it. Returns the outbox ids, in order.
+    /// Commits one page: its batches into the outbox and the checkpoint
+    /// past it. Returns the outbox ids, in order.
     pub fn commit_page(
         &self,
         integration: &str,
@@ -169,13 +172,6 @@ impl StateDb {
             for records in &page.batches {
                 ins.execute(params![portion, records])?;
                 ids.push(tx.last_insert_rowid());
-            }
-            let mut mark = tx.prepare_cached(
-                "INSERT INTO record_marks (key, fingerprint, portion) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, portion = excluded.portion",
-            )?;
-            for (key, m) in &page.marks {
-                mark.execute(params![key, m.fingerprint, m.portion])?;
             }
         }
         tx.execute(
@@ -227,6 +223,24 @@ impl StateDb {
             params![integration, ids.len() as i64],
         )?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Sets marks, in one transaction, in key order (neighbours share
+    /// B-tree pages).
+    pub fn put_marks(&self, marks: &mut [(i64, Mark)]) -> Result<()> {
+        marks.sort_unstable_by_key(|(k, _)| *k);
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT INTO record_marks (key, fingerprint, portion) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, portion = excluded.portion",
+            )?;
+            for (key, m) in marks.iter() {
+                put.execute(params![key, m.fingerprint, m.portion])?;
+            }
+        }
+        tx.commit().context("cannot write record marks")?;
         Ok(())
     }
 
@@ -365,12 +379,12 @@ mod tests {
                 "p",
                 &PageCommit {
                     batches: vec!["[1]".into(), "[2]".into()],
-                    marks: vec![(11, mark)],
                     cursor: Some("c1"),
                     listing_complete: false,
                 },
             )
             .unwrap();
+        db.put_marks(&mut [(11, mark)]).unwrap();
         let a = db.active_run("i").unwrap().unwrap();
         assert_eq!(
             (a.cursor.as_deref(), a.pages_done, a.listing_complete),
@@ -398,27 +412,18 @@ mod tests {
     }
 
     #[test]
-    fn a_page_that_fails_to_commit_leaves_nothing_behind() {
+    fn marks_are_upserted() {
         let (_d, db) = db();
-        db.begin_active_run("i", "p", 1, "t").unwrap();
-        // Two marks for one key in one page: the last wins, atomically.
         let m = |fp| Mark {
             fingerprint: Some(fp),
             portion: 1,
         };
-        db.commit_page(
-            "i",
-            "p",
-            &PageCommit {
-                batches: vec!["[1]".into()],
-                marks: vec![(5, m(1)), (5, m(2))],
-                cursor: Some("c1"),
-                listing_complete: true,
-            },
-        )
-        .unwrap();
-        assert_eq!(db.marks(&[5]).unwrap(), vec![Some(m(2))]);
-        assert!(db.active_run("i").unwrap().unwrap().listing_complete);
+        db.put_marks(&mut [(9, m(1)), (-3, m(1))]).unwrap();
+        db.put_marks(&mut [(9, m(2))]).unwrap();
+        assert_eq!(
+            db.marks(&[9, -3, 4]).unwrap(),
+            vec![Some(m(2)), Some(m(1)), None]
+        );
     }
 
     #[test]

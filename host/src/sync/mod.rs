@@ -1,9 +1,12 @@
 //! The sync pipeline: fetch → map → forward to Oomnitza.
 //!
-//! Pages stream through: the connector fetches one page, maps it, and the
-//! mapped records are cut into bulk batches that a forwarder task posts to
-//! Oomnitza (several in flight) while the next page is fetched. Memory is
-//! bounded by a page plus the batches in flight, whatever the team size.
+//! Pages stream through three stages that overlap ([`pages`], [`forward`]):
+//! the component fetches and maps a page in one call (`fetch-mapped`, so
+//! source records never cross the boundary); a committer thread decides
+//! what to send, writes each record straight to JSON ([`shape`]) and
+//! commits the page; a forwarder posts the batches to Oomnitza, several in
+//! flight, while the next page is fetched. Memory is bounded by two pages
+//! plus the batches in flight, whatever the team size.
 //!
 //! Every run has one `portion`, and nothing is lost: each page is committed
 //! to the state database (its batches into the outbox, the cursor past it)
@@ -11,15 +14,15 @@
 //! Oomnitza acknowledged it. A run killed at any point, stopped by a
 //! signal, or cut short by an Oomnitza outage resumes its portion on the
 //! next start: pending batches first, then the listing from the checkpoint.
-//! Keys already queued in the portion are never queued again (an expired
+//! Keys already queued in the portion are not queued again (an expired
 //! cursor restarts the listing without duplicates), and by default records
-//! whose mapped content did not change since they were last acknowledged
-//! are not sent (`--full` sends everything).
+//! whose mapped content did not change since they were last queued are not
+//! sent (`--full` sends everything).
 //!
 //! A run that sent records is closed with `finalize`; one with nothing to
 //! send is reported with `add_ready_portion` (`is_empty_run`), and one that
 //! failed before anything reached Oomnitza with `add_ready_portion`
-//! (`failed`).
+//! (`failed`). See [`close`].
 
 mod close;
 mod forward;

@@ -7,11 +7,11 @@
 //! two pages are fetched but not committed when a process dies; both are
 //! fetched again on resume, from the last committed cursor.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use tokio::sync::{mpsc, oneshot};
@@ -262,9 +262,59 @@ fn commit_pages(
     progress: Option<indicatif::ProgressBar>,
 ) -> std::result::Result<Counts, (Counts, anyhow::Error)> {
     let mut c = Counts::default();
-    match commit_loop(&listing, &mut pages, &tx, progress.as_ref(), &mut c) {
+    let mut marks = MarkBuffer::default();
+    let result = commit_loop(
+        &listing,
+        &mut pages,
+        &tx,
+        progress.as_ref(),
+        &mut c,
+        &mut marks,
+    );
+    // The marks of every committed page, whatever stopped the loop.
+    let flushed = match listing.opts.dry_run {
+        true => Ok(()),
+        false => marks.flush(&listing.db),
+    };
+    match result.and(flushed) {
         Ok(()) => Ok(c),
         Err(e) => Err((c, e)),
+    }
+}
+
+/// Marks of committed pages not yet written (see `state::durable` on why
+/// they are written in groups). Lookups see them first.
+#[derive(Default)]
+struct MarkBuffer {
+    marks: HashMap<i64, Mark>,
+    since: Option<Instant>,
+}
+
+impl MarkBuffer {
+    /// Written when this many wait, or when the oldest waited this long.
+    const MAX: usize = 100_000;
+    const MAX_WAIT: Duration = Duration::from_secs(2);
+
+    fn get(&self, key: i64) -> Option<Mark> {
+        self.marks.get(&key).copied()
+    }
+
+    fn add(&mut self, db: &Db, marks: impl Iterator<Item = (i64, Mark)>) -> Result<()> {
+        self.marks.extend(marks);
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if self.marks.len() >= Self::MAX || since.elapsed() >= Self::MAX_WAIT {
+            self.flush(db)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, db: &Db) -> Result<()> {
+        self.since = None;
+        if self.marks.is_empty() {
+            return Ok(());
+        }
+        let mut all: Vec<(i64, Mark)> = self.marks.drain().collect();
+        db_call(db, |d| d.put_marks(&mut all))
     }
 }
 
@@ -274,6 +324,7 @@ fn commit_loop(
     tx: &mpsc::Sender<Batch>,
     progress: Option<&indicatif::ProgressBar>,
     c: &mut Counts,
+    pending: &mut MarkBuffer,
 ) -> Result<()> {
     let name = l.ctx.connector_name.as_str();
     let portion_tag = hash64(&[l.ctx.portion.as_bytes()]);
@@ -339,7 +390,12 @@ fn commit_loop(
             candidates.push((record.clone(), k, fp));
         }
         let keys: Vec<i64> = candidates.iter().map(|(_, k, _)| *k).collect();
-        let marks = db_call(&l.db, |d| d.marks(&keys))?;
+        let mut marks = db_call(&l.db, |d| d.marks(&keys))?;
+        for (m, k) in marks.iter_mut().zip(&keys) {
+            if let Some(p) = pending.get(*k) {
+                *m = Some(p);
+            }
+        }
         let mut chosen = Vec::with_capacity(candidates.len());
         seen_on_page.clear();
         for ((json, k, fp), mark) in candidates.into_iter().zip(marks) {
@@ -389,18 +445,6 @@ fn commit_loop(
                 .push(String::from_utf8(array).map_err(|e| anyhow!("batch is not UTF-8: {e}"))?);
             counts.push(chunk.len() as u64);
         }
-        commit.marks = chosen
-            .iter()
-            .map(|(_, k, fp)| {
-                (
-                    *k,
-                    Mark {
-                        fingerprint: *fp,
-                        portion: portion_tag,
-                    },
-                )
-            })
-            .collect();
         if dry {
             for records in &commit.batches {
                 stdout.write_all(&l.ctx.envelope.body(records.as_bytes()))?;
@@ -408,6 +452,14 @@ fn commit_loop(
             }
         } else {
             let ids = db_call(&l.db, |d| d.commit_page(name, &l.ctx.portion, &commit))?;
+            let marks = chosen.iter().map(|(_, k, fp)| {
+                let mark = Mark {
+                    fingerprint: *fp,
+                    portion: portion_tag,
+                };
+                (*k, mark)
+            });
+            pending.add(&l.db, marks)?;
             for ((records, n), id) in commit.batches.into_iter().zip(counts).zip(ids) {
                 tx.blocking_send(Batch { id, records, n })
                     .map_err(|_| anyhow!("stopped fetching: posting to Oomnitza failed"))?;
