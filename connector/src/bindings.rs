@@ -310,6 +310,7 @@ impl From<wit::FetchRequest> for own::FetchRequest {
             page_size: r.page_size,
             options: pairs_in(r.options),
             sync_time: r.sync_time,
+            read_ahead: r.read_ahead,
         }
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! One request at a time: build the request, start it, stream the body out
 //! (respecting the stream's write budget), wait for the response, read the
-//! whole body. The host attaches credentials and refuses requests to
+//! whole body. One more may be started ahead ([`Transport::prefetch`]): it
+//! stays in flight in the host between calls (the instance keeps it), and
+//! the next request for the same URL and body takes its answer. The host attaches credentials and refuses requests to
 //! origins the manifest does not declare (`http-request-denied`), which
 //! becomes [`TransportError::Denied`].
 
@@ -26,73 +28,127 @@ const READ_CHUNK: u64 = 64 * 1024;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WasiTransport;
 
+/// A request started ahead, waiting for the call that wants it.
+struct Ahead {
+    url: String,
+    body: Vec<u8>,
+    flight: InFlight,
+}
+
+thread_local! {
+    static AHEAD: std::cell::RefCell<Option<Ahead>> = const { std::cell::RefCell::new(None) };
+}
+
 impl Transport for WasiTransport {
     fn post_json(&mut self, url: &str, body: &[u8]) -> Result<HttpResponse, TransportError> {
-        let fail = |what: &str| TransportError::Unavailable(format!("{what} for POST {url}"));
-        let (scheme, authority, path) = split_url(url).ok_or_else(|| fail("invalid URL"))?;
-        let path = if path.starts_with('/') {
-            path.to_owned()
-        } else {
-            format!("/{path}")
-        };
-        let scheme = match scheme {
-            "https" => Scheme::Https,
-            "http" => Scheme::Http,
-            other => Scheme::Other(other.to_owned()),
-        };
+        // Any other request abandons the one ahead (dropping its future
+        // makes the host drop the request).
+        if let Some(ahead) = AHEAD.with(|a| a.borrow_mut().take())
+            && ahead.url == url
+            && ahead.body == body
+        {
+            return ahead.flight.finish();
+        }
+        start(url, body)?.finish()
+    }
 
-        // A declared length lets the host send the body in one piece rather
-        // than chunked; `finish` checks that exactly this much was written.
-        let headers = Fields::from_list(&[
-            ("content-type".to_owned(), b"application/json".to_vec()),
-            (
-                "content-length".to_owned(),
-                body.len().to_string().into_bytes(),
-            ),
-        ])
-        .map_err(|e| TransportError::Unavailable(format!("bad request header: {e:?}")))?;
-        let request = OutgoingRequest::new(headers);
-        request
-            .set_method(&Method::Post)
-            .map_err(|()| fail("method rejected"))?;
-        request
-            .set_scheme(Some(&scheme))
-            .map_err(|()| fail("scheme rejected"))?;
-        request
-            .set_authority(Some(authority))
-            .map_err(|()| fail("authority rejected"))?;
-        request
-            .set_path_with_query(Some(&path))
-            .map_err(|()| fail("path rejected"))?;
-        let outgoing_body = request.body().map_err(|()| fail("no request body"))?;
+    fn prefetch(&mut self, url: &str, body: &[u8]) {
+        let ahead = start(url, body).ok().map(|flight| Ahead {
+            url: url.to_owned(),
+            body: body.to_vec(),
+            flight,
+        });
+        AHEAD.with(|a| *a.borrow_mut() = ahead);
+    }
+}
 
-        // Start the request first, so the host consumes the body while it
-        // is written.
-        let future = outgoing_handler::handle(request, None).map_err(|e| error_code(url, e))?;
-        // A failed write is not the final word: the host may have refused
-        // the request (the future then says `http-request-denied`), or the
-        // server may have answered before reading everything (hyper drops
-        // the body once it has `content-length` bytes). The response future
-        // decides, and it always resolves: the host bounds every request
-        // with connect and first-byte timeouts.
-        let sent = match outgoing_body.write() {
-            Ok(stream) => write_all(&stream, body).map_err(|e| stream_error(url, "sending", e)),
-            Err(()) => Err(fail("no request body stream")),
-        };
-        // The stream is dropped above, before the body is finished.
-        let finished = OutgoingBody::finish(outgoing_body, None).map_err(|e| error_code(url, e));
+/// A request on its way: sent (or refused), its answer not yet read.
+struct InFlight {
+    url: String,
+    future: wasi::http::types::FutureIncomingResponse,
+    /// How sending the body went; a failure speaks only if no answer comes.
+    sent: Result<(), TransportError>,
+}
 
+/// Starts `POST url`: builds the request, hands it to the host, writes the
+/// body.
+fn start(url: &str, body: &[u8]) -> Result<InFlight, TransportError> {
+    let fail = |what: &str| TransportError::Unavailable(format!("{what} for POST {url}"));
+    let (scheme, authority, path) = split_url(url).ok_or_else(|| fail("invalid URL"))?;
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    let scheme = match scheme {
+        "https" => Scheme::Https,
+        "http" => Scheme::Http,
+        other => Scheme::Other(other.to_owned()),
+    };
+
+    // A declared length lets the host send the body in one piece rather
+    // than chunked; `finish` checks that exactly this much was written.
+    let headers = Fields::from_list(&[
+        ("content-type".to_owned(), b"application/json".to_vec()),
+        (
+            "content-length".to_owned(),
+            body.len().to_string().into_bytes(),
+        ),
+    ])
+    .map_err(|e| TransportError::Unavailable(format!("bad request header: {e:?}")))?;
+    let request = OutgoingRequest::new(headers);
+    request
+        .set_method(&Method::Post)
+        .map_err(|()| fail("method rejected"))?;
+    request
+        .set_scheme(Some(&scheme))
+        .map_err(|()| fail("scheme rejected"))?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| fail("authority rejected"))?;
+    request
+        .set_path_with_query(Some(&path))
+        .map_err(|()| fail("path rejected"))?;
+    let outgoing_body = request.body().map_err(|()| fail("no request body"))?;
+
+    // Start the request first, so the host consumes the body while it
+    // is written.
+    let future = outgoing_handler::handle(request, None).map_err(|e| error_code(url, e))?;
+    // A failed write is not the final word: the host may have refused
+    // the request (the future then says `http-request-denied`), or the
+    // server may have answered before reading everything (hyper drops
+    // the body once it has `content-length` bytes). The response future
+    // decides, and it always resolves: the host bounds every request
+    // with connect and first-byte timeouts.
+    let sent = match outgoing_body.write() {
+        Ok(stream) => write_all(&stream, body).map_err(|e| stream_error(url, "sending", e)),
+        Err(()) => Err(fail("no request body stream")),
+    };
+    // The stream is dropped above, before the body is finished.
+    let finished = OutgoingBody::finish(outgoing_body, None).map_err(|e| error_code(url, e));
+    Ok(InFlight {
+        url: url.to_owned(),
+        future,
+        sent: sent.and(finished),
+    })
+}
+
+impl InFlight {
+    /// Waits for the answer and reads its whole body.
+    fn finish(self) -> Result<HttpResponse, TransportError> {
+        let url = self.url.as_str();
         let response = loop {
-            match future.get() {
+            match self.future.get() {
                 Some(Ok(Ok(response))) => break response,
                 Some(Ok(Err(e))) => return Err(error_code(url, e)),
                 Some(Err(())) => {
-                    return Err(sent
-                        .and(finished)
-                        .err()
-                        .unwrap_or_else(|| fail("response already taken")));
+                    return Err(self.sent.err().unwrap_or_else(|| {
+                        TransportError::Unavailable(format!(
+                            "response already taken for POST {url}"
+                        ))
+                    }));
                 }
-                None => future.subscribe().block(),
+                None => self.future.subscribe().block(),
             }
         };
         read_response(url, &response)

@@ -178,6 +178,7 @@ impl<T: Transport, S: Sleeper> Connector for DropboxConnector<T, S> {
             request.cursor.as_deref(),
             request.page_size,
             options.include_removed,
+            request.read_ahead,
         )?;
         let sync_time = request.sync_time.as_str();
         let records = result
@@ -248,6 +249,7 @@ mod tests {
             page_size,
             options,
             sync_time: "2026-03-01T10:00:00Z".to_owned(),
+            read_ahead: false,
         }
     }
 

@@ -33,11 +33,21 @@ pub enum TransportError {
 pub trait Transport {
     /// `POST url` with `Content-Type: application/json` and `body`.
     fn post_json(&mut self, url: &str, body: &[u8]) -> Result<HttpResponse, TransportError>;
+
+    /// Starts `POST url` with `body` without waiting for it: the next
+    /// `post_json` of the same URL and body takes its answer, any other
+    /// request abandons it. At most one is ahead. Transports that cannot
+    /// do this ignore it (the default).
+    fn prefetch(&mut self, _url: &str, _body: &[u8]) {}
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
     fn post_json(&mut self, url: &str, body: &[u8]) -> Result<HttpResponse, TransportError> {
         (**self).post_json(url, body)
+    }
+
+    fn prefetch(&mut self, url: &str, body: &[u8]) {
+        (**self).prefetch(url, body);
     }
 }
 

@@ -314,6 +314,8 @@ pub struct FetchRequest {
     pub page_size: u32,
     pub options: Vec<(String, Value)>,
     pub sync_time: String,
+    /// The next page will be asked for: it may be fetched ahead.
+    pub read_ahead: bool,
 }
 
 /// One page of records.

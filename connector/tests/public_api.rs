@@ -160,6 +160,7 @@ fn connector_fetch_then_map_through_the_trait() {
             page_size: 1000,
             options: vec![],
             sync_time: "2026-03-01T10:00:00Z".into(),
+            read_ahead: false,
         })
         .expect("page");
     assert_eq!(page.records.len(), 3);

@@ -79,6 +79,7 @@ fn main() -> Result<()> {
         page_size: 1000,
         options: vec![],
         sync_time: "2026-11-27T00:00:00Z".into(),
+        read_ahead: false,
     };
     let mut native = DropboxConnector::new(Canned(page.clone()));
     let native_parse = time(|| native.fetch(native_req.clone()).map(|p| p.records.len()));
@@ -129,6 +130,7 @@ fn main() -> Result<()> {
             page_size: 1000,
             options: vec![("include_removed".into(), Value::Boolean(true))],
             sync_time: "2026-11-27T00:00:00Z".into(),
+            read_ahead: false,
         };
         let mut xs = vec![];
         let mut records = vec![];

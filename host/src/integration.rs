@@ -359,6 +359,7 @@ pub async fn check_credentials(integration: &Integration) -> bool {
             page_size: 1,
             options: vec![],
             sync_time: crate::clock::now(),
+            read_ahead: false,
         };
         match inst.fetch(&req).await? {
             Ok(_) => anyhow::Ok(()),

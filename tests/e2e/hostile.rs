@@ -68,6 +68,7 @@ fn attack(name: &str, target: Option<&str>) -> FetchRequest {
         page_size: 1000,
         options,
         sync_time: "2026-11-27T00:00:00Z".into(),
+        read_ahead: false,
     }
 }
 

@@ -55,6 +55,7 @@ async fn fetched_values_are_positional_to_the_catalog() {
             page_size: 10,
             options: vec![("include_removed".into(), Value::Boolean(true))],
             sync_time: "2026-11-27T00:00:00Z".into(),
+            read_ahead: false,
         })
         .await
         .unwrap()
@@ -117,6 +118,7 @@ async fn out_of_range_page_size_is_invalid_input() {
         page_size: 5000,
         options: vec![],
         sync_time: "2026-11-27T00:00:00Z".into(),
+        read_ahead: false,
     };
     match inst.fetch(&req).await.unwrap() {
         Err(ConnectorError::InvalidInput(m)) => assert!(m.contains("1000"), "{m}"),

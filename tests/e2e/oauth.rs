@@ -116,6 +116,7 @@ fn first_page(size: u32) -> FetchRequest {
         page_size: size,
         options: vec![("include_removed".into(), Value::Boolean(true))],
         sync_time: "2026-11-27T00:00:00Z".into(),
+        read_ahead: false,
     }
 }
 

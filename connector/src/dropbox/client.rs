@@ -47,11 +47,15 @@ pub fn route_url(route: &str) -> String {
 /// One page of team members: the first (`list_v2` with `limit` and
 /// `include_removed`) when `cursor` is `None`, else the page after `cursor`
 /// (`list/continue_v2`; the cursor carries the original limit and options).
+///
+/// With `read_ahead`, the next page is requested as soon as this one's
+/// cursor is known (a quick scan of the body), before the page is parsed.
 pub fn list_members<T: Transport + ?Sized>(
     transport: &mut T,
     cursor: Option<&str>,
     limit: u32,
     include_removed: bool,
+    read_ahead: bool,
 ) -> Result<MembersListResult, ConnectorError> {
     let (route, body) = match cursor {
         None => (
@@ -68,6 +72,12 @@ pub fn list_members<T: Transport + ?Sized>(
     };
     let body = body.map_err(|e| ConnectorError::Other(format!("cannot encode {route}: {e}")))?;
     let response = call(transport, route, &body)?;
+    if read_ahead
+        && let Some((next, true)) = super::peek::continuation(&response.body)
+        && let Ok(next_body) = serde_json::to_vec(&MembersListContinueArg { cursor: &next })
+    {
+        transport.prefetch(&route_url(ROUTE_CONTINUE), &next_body);
+    }
     wire::parse::<MembersListResult>(&response.body)
         .map_err(|e| malformed(route, response.content_type.as_deref(), &e))
 }
@@ -132,6 +142,8 @@ pub(crate) mod tests {
     #[derive(Default)]
     pub(crate) struct FakeTransport {
         pub requests: Vec<(String, String)>,
+        /// Requests started ahead (`prefetch`), in order.
+        pub prefetched: Vec<(String, String)>,
         pub answers: VecDeque<Result<HttpResponse, TransportError>>,
     }
 
@@ -160,6 +172,11 @@ pub(crate) mod tests {
                 .pop_front()
                 .unwrap_or_else(|| Err(TransportError::Unavailable("no scripted answer".into())))
         }
+
+        fn prefetch(&mut self, url: &str, body: &[u8]) {
+            self.prefetched
+                .push((url.to_owned(), String::from_utf8_lossy(body).into_owned()));
+        }
     }
 
     const EMPTY_PAGE: &str = r#"{"members":[],"cursor":"next","has_more":true}"#;
@@ -167,7 +184,7 @@ pub(crate) mod tests {
     #[test]
     fn first_page_posts_list_v2() {
         let mut t = FakeTransport::answering(200, EMPTY_PAGE);
-        let page = list_members(&mut t, None, 250, true).expect("page");
+        let page = list_members(&mut t, None, 250, true, false).expect("page");
         assert_eq!(page.cursor, "next");
         assert!(page.has_more);
         assert_eq!(
@@ -182,7 +199,7 @@ pub(crate) mod tests {
     #[test]
     fn next_pages_post_continue_v2() {
         let mut t = FakeTransport::answering(200, EMPTY_PAGE);
-        list_members(&mut t, Some("ZtkX9"), 1000, false).expect("page");
+        list_members(&mut t, Some("ZtkX9"), 1000, false, false).expect("page");
         assert_eq!(
             t.requests,
             vec![(
@@ -201,13 +218,34 @@ pub(crate) mod tests {
             "ErrorCode::DnsTimeout".into(),
         )));
         assert_eq!(
-            list_members(&mut t, None, 10, false),
+            list_members(&mut t, None, 10, false, false),
             Err(ConnectorError::Denied("not allowed".into()))
         );
         assert_eq!(
-            list_members(&mut t, None, 10, false),
+            list_members(&mut t, None, 10, false, false),
             Err(ConnectorError::Unavailable("ErrorCode::DnsTimeout".into()))
         );
+    }
+
+    #[test]
+    fn read_ahead_starts_the_next_page_before_parsing() {
+        let mut t = FakeTransport::answering(
+            200,
+            r#"{"members":[{"profile":{"team_member_id":"x","email":"a\"cursor\":[}","status":"active"}}],
+               "cursor":"NEXT\u002f1","has_more":true}"#,
+        );
+        t.push(200, r#"{"members":[],"cursor":"END","has_more":false}"#);
+        list_members(&mut t, None, 10, false, true).expect("page");
+        assert_eq!(
+            t.prefetched,
+            vec![(
+                route_url(ROUTE_CONTINUE),
+                r#"{"cursor":"NEXT/1"}"#.to_owned()
+            )]
+        );
+        // The last page starts nothing; neither does a call without the hint.
+        list_members(&mut t, Some("NEXT/1"), 10, false, true).expect("page");
+        assert_eq!(t.prefetched.len(), 1);
     }
 
     #[test]
@@ -216,7 +254,7 @@ pub(crate) mod tests {
             409,
             r#"{"error_summary":"invalid_cursor/..","error":{".tag":"invalid_cursor"}}"#,
         );
-        let e = list_members(&mut t, Some("stale"), 10, false);
+        let e = list_members(&mut t, Some("stale"), 10, false, false);
         assert!(
             matches!(&e, Err(ConnectorError::Conflict(c)) if c.tag == "invalid_cursor"),
             "{e:?}"
@@ -227,7 +265,8 @@ pub(crate) mod tests {
     fn malformed_pages_name_route_and_path() {
         let body = r#"{"members":[{"profile":{"team_member_id":"dbmid:A","status":"active"}}],"cursor":"c","has_more":false}"#;
         let mut t = FakeTransport::answering(200, body);
-        let Err(ConnectorError::Other(message)) = list_members(&mut t, None, 10, false) else {
+        let Err(ConnectorError::Other(message)) = list_members(&mut t, None, 10, false, false)
+        else {
             panic!("expected other");
         };
         assert_eq!(
@@ -242,7 +281,8 @@ pub(crate) mod tests {
             content_type: Some("text/html".into()),
             body: b"<html>".to_vec(),
         }));
-        let Err(ConnectorError::Other(message)) = list_members(&mut t, Some("c"), 10, false) else {
+        let Err(ConnectorError::Other(message)) = list_members(&mut t, Some("c"), 10, false, false)
+        else {
             panic!("expected other");
         };
         assert_eq!(

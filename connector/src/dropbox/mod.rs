@@ -5,4 +5,5 @@ pub mod actions;
 pub mod catalog;
 pub mod client;
 pub mod errors;
+pub mod peek;
 pub mod wire;

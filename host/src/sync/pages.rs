@@ -149,6 +149,7 @@ async fn fetch_pages(
             page_size: cfg.dropbox.page_size,
             options: options.clone(),
             sync_time: sync_time.clone(),
+            read_ahead: !test_run,
         };
         let fetched = match fetch_with_retries(integration, &mut inst, &req, report, page_no)
             .await?
