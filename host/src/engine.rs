@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::bindings::{CONTRACT, UserConnectorPre};
 use crate::sandbox::HostState;
@@ -29,6 +29,7 @@ pub fn new_engine() -> Result<Engine> {
     // its store's deadline (see `sandbox::run_with_deadline`).
     config.epoch_interruption(true);
     config.wasm_component_model(true);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling()));
     let engine = Engine::new(&config)?;
     // One ticker per engine, on a plain thread so it ticks even while the
     // async runtime is busy. It holds only a weak handle: when the engine
@@ -45,6 +46,25 @@ pub fn new_engine() -> Result<Engine> {
         })?;
     Ok(engine)
 }
+
+/// Instances come from a pool of pre-reserved slots (memories, tables,
+/// fiber stacks), so a pre-instantiated component starts in microseconds:
+/// what a hub that runs one instance per request needs. The pool is sized
+/// for [`POOL_INSTANCES`] live instances per engine; slots are address
+/// space, not memory (a 4 GiB reservation per linear memory, committed as
+/// the guest grows, under the store's own memory limit).
+fn pooling() -> PoolingAllocationConfig {
+    let mut p = PoolingAllocationConfig::default();
+    p.total_component_instances(POOL_INSTANCES)
+        .total_memories(POOL_INSTANCES)
+        .total_tables(POOL_INSTANCES * 4)
+        .total_core_instances(POOL_INSTANCES * 8)
+        .total_stacks(POOL_INSTANCES);
+    p
+}
+
+/// Live instances an engine can hold at once.
+pub const POOL_INSTANCES: u32 = 32;
 
 /// A component ready to instantiate: compiled, checked, linked.
 pub struct LoadedComponent {

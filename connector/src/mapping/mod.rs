@@ -164,6 +164,42 @@ mod tests {
     }
 
     #[test]
+    fn a_field_used_by_several_rules_reaches_each() {
+        // Unchanged uses share the record's value until handed out: every
+        // rule must still get it, whichever use comes last.
+        let mut lower = rule("LOWER", field("email"));
+        lower.transforms = vec![Transform::LowerCase];
+        let s = spec(vec![
+            rule("A", field("email")),
+            rule("B", RuleSource::FirstOf(vec!["surname".into(), "email".into()])),
+            lower,
+            rule("C", field("email")),
+            rule("G", field("given_name")),
+        ]);
+        assert_eq!(
+            mapped(&s, map_one(&s, tami())),
+            pairs(&[
+                ("A", text("Tami@Seagull.com")),
+                ("B", text("Gull")),
+                ("LOWER", text("tami@seagull.com")),
+                ("C", text("Tami@Seagull.com")),
+                ("G", text("Tami")),
+            ])
+        );
+        let r = record("2", text("x@y.z"), text("X"), Value::Null);
+        assert_eq!(
+            mapped(&s, map_one(&s, r)),
+            pairs(&[
+                ("A", text("x@y.z")),
+                ("B", text("x@y.z")),
+                ("LOWER", text("x@y.z")),
+                ("C", text("x@y.z")),
+                ("G", text("X")),
+            ])
+        );
+    }
+
+    #[test]
     fn every_source_kind() {
         let s = spec(vec![
             rule("EMAIL", field("email")),

@@ -112,12 +112,12 @@ impl<'a> CompiledSpec<'a> {
                 return MapOutcome::Filtered(reason.to_owned());
             }
         }
-        let mut values_out = Vec::with_capacity(self.rules.len());
+        let mut outs = Vec::with_capacity(self.rules.len());
         let mut failures: Vec<String> = Vec::new();
         for rule in &self.rules {
             match rule.evaluate(values) {
-                Ok(value) => {
-                    if value.is_empty() && (rule.required || rule.sync_key) {
+                Ok(out) => {
+                    if out.get(values).is_empty() && (rule.required || rule.sync_key) {
                         let what = if rule.required {
                             "required"
                         } else {
@@ -128,7 +128,7 @@ impl<'a> CompiledSpec<'a> {
                             rule.target, rule.source_description
                         ));
                     } else if failures.is_empty() {
-                        values_out.push(value);
+                        outs.push(out);
                     }
                 }
                 Err(reason) => failures.push(format!(
@@ -140,7 +140,7 @@ impl<'a> CompiledSpec<'a> {
         if failures.is_empty() {
             MapOutcome::Mapped(MappedRecord {
                 source_id: record.id,
-                values: values_out,
+                values: hand_out(outs, record.values),
             })
         } else {
             self.fail(record, failures.join("; "))
@@ -250,24 +250,68 @@ fn parse_template(template: &str, names: &[&str]) -> Result<Vec<Piece>, String> 
     Ok(pieces)
 }
 
+/// A rule's value before it is handed out: still the record's own field
+/// (so a field several rules use unchanged is copied only when needed), or
+/// a value of its own.
+#[derive(Debug)]
+enum Out {
+    Field(usize),
+    Owned(Value),
+}
+
+impl Out {
+    fn get<'v>(&'v self, values: &'v [Value]) -> &'v Value {
+        match self {
+            Out::Field(i) => values.get(*i).unwrap_or(&NULL),
+            Out::Owned(v) => v,
+        }
+    }
+}
+
+/// The mapped values, in rule order: each field's last use takes it out of
+/// the record (no copy), earlier uses copy it first.
+fn hand_out(outs: Vec<Out>, mut values: Vec<Value>) -> Vec<Value> {
+    // Where each field is used last.
+    let mut last = vec![usize::MAX; values.len()];
+    for (k, out) in outs.iter().enumerate() {
+        if let Out::Field(i) = out {
+            last[*i] = k;
+        }
+    }
+    outs.into_iter()
+        .enumerate()
+        .map(|(k, out)| match out {
+            Out::Owned(v) => v,
+            Out::Field(i) if last[i] == k => std::mem::replace(&mut values[i], Value::Null),
+            Out::Field(i) => values[i].clone(),
+        })
+        .collect()
+}
+
 impl CompiledRule<'_> {
-    fn evaluate(&self, values: &[Value]) -> Result<Value, String> {
-        let get = |i: usize| values.get(i).unwrap_or(&NULL);
-        let mut value = match &self.source {
-            Source::Field(i) => get(*i).clone(),
-            Source::Constant(value) => (*value).clone(),
+    fn evaluate(&self, values: &[Value]) -> Result<Out, String> {
+        let field = |i: usize| match values.get(i) {
+            Some(_) => Out::Field(i),
+            None => Out::Owned(Value::Null),
+        };
+        let mut out = match &self.source {
+            Source::Field(i) => field(*i),
+            Source::Constant(value) => Out::Owned((*value).clone()),
             Source::FirstOf(indexes) => indexes
                 .iter()
-                .map(|&i| get(i))
-                .find(|v| !v.is_empty())
-                .cloned()
-                .unwrap_or(Value::Null),
-            Source::Template(pieces) => render(pieces, values),
+                .copied()
+                .find(|&i| values.get(i).is_some_and(|v| !v.is_empty()))
+                .map_or(Out::Owned(Value::Null), field),
+            Source::Template(pieces) => Out::Owned(render(pieces, values)),
         };
         for step in &self.steps {
-            value = step.apply(value)?;
+            out = match out {
+                Out::Field(i) if step.keeps(&values[i]) => Out::Field(i),
+                Out::Field(i) => Out::Owned(step.apply(values[i].clone())?),
+                Out::Owned(v) => Out::Owned(step.apply(v)?),
+            };
         }
-        Ok(value)
+        Ok(out)
     }
 }
 

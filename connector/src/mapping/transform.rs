@@ -74,6 +74,28 @@ impl<'a> Step<'a> {
         })
     }
 
+    /// Whether [`Self::apply`] would give `value` back unchanged (so it need
+    /// not be copied). `false` when unsure.
+    pub(crate) fn keeps(&self, value: &Value) -> bool {
+        let texts = |ok: fn(&str) -> bool| match value {
+            Value::Text(s) => ok(s),
+            Value::TextList(items) => items.iter().all(|s| ok(s)),
+            _ => true,
+        };
+        match self {
+            Step::LowerCase => {
+                texts(|s| s.is_ascii() && !s.bytes().any(|b| b.is_ascii_uppercase()))
+            }
+            Step::UpperCase => {
+                texts(|s| s.is_ascii() && !s.bytes().any(|b| b.is_ascii_lowercase()))
+            }
+            Step::Trim => texts(|s| s.trim().len() == s.len()),
+            Step::Join(_) => !matches!(value, Value::TextList(_)),
+            Step::Default(_) => !value.is_empty(),
+            _ => false,
+        }
+    }
+
     /// Applies the step; an error is the reason the record fails.
     pub(crate) fn apply(&self, value: Value) -> Result<Value, String> {
         Ok(match self {
@@ -228,6 +250,43 @@ mod tests {
 
     fn ok(transform: Transform, value: Value) -> Value {
         apply(transform, value).expect("transform succeeds")
+    }
+
+    #[test]
+    fn keeps_only_what_apply_gives_back() {
+        let values = [
+            Value::Null,
+            text(""),
+            text("plain"),
+            text("Mixed"),
+            text("UPPER"),
+            text(" padded "),
+            text("straße"),
+            Value::Integer(3),
+            Value::Boolean(true),
+            Value::Timestamp("2015-05-12T15:50:38Z".into()),
+            Value::TextList(vec!["a".into(), "B".into()]),
+            Value::TextList(vec!["a".into()]),
+        ];
+        let transforms = [
+            Transform::LowerCase,
+            Transform::UpperCase,
+            Transform::Trim,
+            Transform::Join("|".into()),
+            Transform::Default(text("d")),
+        ];
+        for t in transforms {
+            let step = Step::compile(&t).expect("valid");
+            for v in &values {
+                if step.keeps(v) {
+                    assert_eq!(
+                        step.apply(v.clone()).as_ref(),
+                        Ok(v),
+                        "{t:?} claims to keep {v:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
