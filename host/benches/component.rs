@@ -146,6 +146,8 @@ struct Figures {
     native_map: Duration,
     fetch_mapped: Duration,
     fetch_mapped_empty: Duration,
+    hand_out_nulls: Duration,
+    hand_out_texts: Duration,
     fetch: Duration,
     map_records: Duration,
     map_records_empty: Duration,
@@ -226,6 +228,26 @@ fn main() -> Result<()> {
         };
         let smart = fetch_mapped(&manifest.default_mapping).await?;
         let bare = fetch_mapped(&empty).await?;
+        // What handing values out costs, apart from mapping: as many rules
+        // as the smart spec, each a constant (null, or a short text that is
+        // copied in the guest and lifted into a host string).
+        let constants = |v: Value| MappingSpec {
+            rules: manifest
+                .default_mapping
+                .rules
+                .iter()
+                .map(|r| oomnitza_connect::bindings::MappingRule {
+                    target: r.target.clone(),
+                    source: oomnitza_connect::bindings::RuleSource::Constant(v.clone()),
+                    transforms: vec![],
+                    required: false,
+                })
+                .collect(),
+            filters: vec![],
+            sync_key: vec![],
+        };
+        let nulls = fetch_mapped(&constants(Value::Null)).await?;
+        let texts = fetch_mapped(&constants(Value::Text("someone@example.com".into()))).await?;
 
         let mut xs = vec![];
         let mut records = vec![];
@@ -276,6 +298,8 @@ fn main() -> Result<()> {
             native_map,
             fetch_mapped: smart,
             fetch_mapped_empty: bare,
+            hand_out_nulls: nulls,
+            hand_out_texts: texts,
             fetch,
             map_records: map_smart,
             map_records_empty: map_empty,
@@ -332,6 +356,11 @@ fn print_report(f: &Figures) {
         "  wasm    smart mapping (the difference)     {:>12}   {:.2}x native",
         ms(wasm_map(f)),
         wasm_map(f).as_secs_f64() / f.native_map.as_secs_f64()
+    );
+    println!(
+        "  wasm    handing out {} strings               {:>12}   (text minus null constants)",
+        MEMBERS * 8,
+        ms(f.hand_out_texts.saturating_sub(f.hand_out_nulls))
     );
     println!(
         "  wasm    fetch (records lifted to the host) {:>12}",
