@@ -3,9 +3,13 @@
 //!
 //! The two run apart so they overlap: while the committer writes page N to
 //! the state database (on a blocking thread), the component is already
-//! fetching page N+1. The channel between them holds one page, so at most
-//! two pages are fetched but not committed when a process dies; both are
-//! fetched again on resume, from the last committed cursor.
+//! fetching page N+1 (and, with read-ahead, has asked for N+2). The channel
+//! between them holds one page, so at most three pages are fetched but not
+//! committed when a process dies; they are fetched again on resume, from
+//! the last committed cursor.
+//!
+//! The committer also keeps each record's mark (key, fingerprint, portion;
+//! see `state::durable`), buffered and written in groups.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
