@@ -171,7 +171,10 @@ mod tests {
         lower.transforms = vec![Transform::LowerCase];
         let s = spec(vec![
             rule("A", field("email")),
-            rule("B", RuleSource::FirstOf(vec!["surname".into(), "email".into()])),
+            rule(
+                "B",
+                RuleSource::FirstOf(vec!["surname".into(), "email".into()]),
+            ),
             lower,
             rule("C", field("email")),
             rule("G", field("given_name")),

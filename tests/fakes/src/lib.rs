@@ -6,7 +6,8 @@
 //! strict about what clients send so client bugs surface, can inject faults,
 //! and record what they received for assertions. The Dropbox team is
 //! synthetic and generated on the fly ([`Team`]), so a 1,000,000-member team
-//! costs almost no memory.
+//! costs almost no memory until it is listed (the fake Dropbox keeps the
+//! pages it rendered, see [`FakeDropbox::pregenerate`]).
 //!
 //! The fake Dropbox also carries out member actions (suspend, unsuspend,
 //! remove, admin roles) on its team and logs them; the fake Oomnitza also
@@ -16,6 +17,7 @@ pub mod dropbox;
 pub mod oomnitza;
 pub mod team;
 
+mod bulk;
 mod form;
 mod json;
 mod member_actions;

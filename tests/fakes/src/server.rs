@@ -4,6 +4,13 @@
 //! the CLI process, a plain `#[test]`, or the CLI's own runtime), and stops
 //! when its handle is dropped or shut down. Also small helpers for locks,
 //! headers and responses.
+//!
+//! The runtime is a current-thread one: requests are still served
+//! concurrently (delays and faults sleep asynchronously), on one core per
+//! fake. No handler blocks for long, so one thread per fake is enough, and
+//! it is never dearer: with two workers a trivial request cost the same to
+//! three times the CPU in `benches/fakes.rs` (the idle worker is woken and
+//! goes back to sleep), on two cores shared with the client.
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -40,13 +47,10 @@ impl Server {
         // The runtime is built, used and dropped on the server thread only:
         // dropping a runtime on a caller's async thread would panic.
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
-        let thread_name = name.to_string();
         std::thread::Builder::new()
             .name(name.to_string())
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name(thread_name)
+                let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                 {
