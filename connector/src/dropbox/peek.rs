@@ -2,14 +2,44 @@
 //! and `has_more`) without parsing the members: so the next page can be
 //! requested while this one is parsed (read-ahead).
 //!
-//! The scan walks the top-level object and skips every other value by its
-//! brackets and strings, so it reads each byte once and allocates nothing
-//! but the cursor. It does not validate the JSON: the full parse that
-//! follows does. A wrong answer costs at most one wasted request, since a
-//! read-ahead is used only for the exact request the host asks for next.
+//! Dropbox writes `cursor` and `has_more` after the members, so the scan
+//! first looks for the last `"cursor"` and `"has_more"` keys from the end of
+//! the body (a few bytes read). Failing that, it walks the top-level object
+//! and skips every other value by its brackets and strings, reading each
+//! byte once. Neither validates the JSON: the full parse that follows does.
+//! A wrong answer costs at most one wasted request, since a read-ahead is
+//! used only for the exact request the host asks for next.
 
-/// `(cursor, has_more)` of a list page, if both are found at the top level.
+/// `(cursor, has_more)` of a list page.
 pub fn continuation(body: &[u8]) -> Option<(String, bool)> {
+    from_the_end(body).or_else(|| walk(body))
+}
+
+/// The values after the last `"cursor"` and `"has_more"` keys. (A quote
+/// inside a JSON string is escaped, so `"cursor"` followed by a colon is a
+/// key; the last one is the top level's when it follows the members.)
+fn from_the_end(body: &[u8]) -> Option<(String, bool)> {
+    let value_after = |key: &[u8]| -> Option<Scanner<'_>> {
+        let at = body.windows(key.len()).rposition(|w| w == key)?;
+        let mut s = Scanner {
+            b: body,
+            i: at + key.len(),
+        };
+        s.ws();
+        s.eat(b':')?;
+        s.ws();
+        Some(s)
+    };
+    let mut c = value_after(b"\"cursor\"")?;
+    let start = c.i;
+    c.string_span()?;
+    let cursor = serde_json::from_slice::<String>(&body[start..c.i]).ok()?;
+    let has_more = value_after(b"\"has_more\"")?.boolean()?;
+    Some((cursor, has_more))
+}
+
+/// `(cursor, has_more)`, if both are found at the top level, walking it.
+fn walk(body: &[u8]) -> Option<(String, bool)> {
     let mut s = Scanner { b: body, i: 0 };
     s.ws();
     s.eat(b'{')?;
@@ -144,6 +174,16 @@ mod tests {
         assert_eq!(continuation(first), Some(("C".to_owned(), false)));
         let scalars = br#"{"n":12.5e3,"x":null,"cursor":"C","has_more":true}"#;
         assert_eq!(continuation(scalars), Some(("C".to_owned(), true)));
+    }
+
+    #[test]
+    fn the_walk_finds_what_the_end_hides() {
+        // A member with a `cursor` key after the top-level one: the quick
+        // look from the end is fooled, the walk is not.
+        let page =
+            br#"{"cursor":"TOP","has_more":true,"members":[{"cursor":"x","has_more":false}]}"#;
+        assert_eq!(from_the_end(page), Some(("x".to_owned(), false)));
+        assert_eq!(walk(page), Some(("TOP".to_owned(), true)));
     }
 
     #[test]

@@ -54,6 +54,10 @@ pub(super) async fn forward(
     let mut flush_at: Option<Instant> = None;
     let mut open = true;
     loop {
+        if !open && tasks.is_empty() {
+            // Done: the last acknowledgements are written below, at once.
+            break;
+        }
         let room = open && failure.is_none() && tasks.len() < concurrency;
         tokio::select! {
             biased;
