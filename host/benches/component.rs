@@ -396,7 +396,12 @@ fn print_rows(f: &Figures) {
     row(
         "component: smart mapping in the component",
         ms(wasm_map(f)),
-        format!("native {}: **{ratio:.2}×** (target ≤ 2×)", ms(f.native_map)),
+        format!(
+            "native {}: **{ratio:.2}×** (target ≤ 2×); of which handing {} strings to the host: ~{}",
+            ms(f.native_map),
+            MEMBERS * 8,
+            ms(f.hand_out_texts.saturating_sub(f.hand_out_nulls))
+        ),
     );
     row(
         "component: `fetch-mapped` (HTTP, parse, map, lift)",

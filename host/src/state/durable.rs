@@ -244,23 +244,29 @@ impl StateDb {
         Ok(())
     }
 
-    /// The marks of `keys`, in order (`None`: never queued).
+    /// The marks of `keys`, in order (`None`: never queued). One read
+    /// transaction for all of them: outside one, every lookup would take
+    /// and drop the database's read lock (two `fcntl` calls each).
     pub fn marks(&self, keys: &[i64]) -> Result<Vec<Option<Mark>>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT fingerprint, portion FROM record_marks WHERE key = ?1")?;
-        keys.iter()
-            .map(|k| {
-                Ok(stmt
-                    .query_row([k], |r| {
-                        Ok(Mark {
-                            fingerprint: r.get(0)?,
-                            portion: r.get(1)?,
+        let tx = self.conn.unchecked_transaction()?;
+        let marks = {
+            let mut stmt =
+                tx.prepare_cached("SELECT fingerprint, portion FROM record_marks WHERE key = ?1")?;
+            keys.iter()
+                .map(|k| {
+                    Ok(stmt
+                        .query_row([k], |r| {
+                            Ok(Mark {
+                                fingerprint: r.get(0)?,
+                                portion: r.get(1)?,
+                            })
                         })
-                    })
-                    .optional()?)
-            })
-            .collect()
+                        .optional()?)
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
+        tx.commit()?;
+        Ok(marks)
     }
 
     /// Whether the stored mapping hash is `mapping_hash` (read-only; a dry

@@ -19,7 +19,7 @@ use crate::oomnitza::OomnitzaClient;
 use crate::oomnitza::wire::BulkResponse;
 
 /// Acknowledged batches written per commit, at most.
-pub const ACK_GROUP: usize = 8;
+const ACK_GROUP: usize = 8;
 /// How long an acknowledgement may wait for its group.
 const ACK_WAIT: Duration = Duration::from_millis(20);
 

@@ -45,7 +45,6 @@ use crate::oomnitza::OomnitzaClient;
 use crate::oomnitza::wire::BulkRequest;
 use crate::state::StateDb;
 
-pub use forward::ACK_GROUP;
 pub use report::SyncReport;
 pub use shape::to_json;
 use shape::{Envelope, RecordShaper};
