@@ -31,6 +31,8 @@ use oomnitza_connect::sandbox::{AddressPolicy, Limits, OutboundPolicy, Route};
 
 const MEMBERS: usize = 1000;
 const RUNS: usize = 40;
+/// Paired runs for the small differences (mapping, handing values out).
+const PAIRED_RUNS: usize = 100;
 const INSTANTIATIONS: usize = 400;
 const COLD_RUNS: usize = 3;
 
@@ -146,8 +148,10 @@ struct Figures {
     native_map: Duration,
     fetch_mapped: Duration,
     fetch_mapped_empty: Duration,
-    hand_out_nulls: Duration,
-    hand_out_texts: Duration,
+    /// `fetch-mapped` smart minus empty spec, paired.
+    map_diff: Duration,
+    /// `fetch-mapped` with text constants minus null constants, paired.
+    hand_out: Duration,
     fetch: Duration,
     map_records: Duration,
     map_records_empty: Duration,
@@ -213,21 +217,29 @@ fn main() -> Result<()> {
             filters: vec![],
             sync_key: vec![],
         };
-        let mut fetch_mapped = async |spec: &MappingSpec| -> Result<Duration> {
-            let mut xs = vec![];
-            for _ in 0..RUNS {
-                let t = Instant::now();
-                let page = inst
-                    .fetch_mapped(&req, spec)
-                    .await?
-                    .map_err(|e| anyhow!("{e:?}"))?;
-                std::hint::black_box(page.outcomes.len());
-                xs.push(t.elapsed());
-            }
-            Ok(median(xs))
-        };
-        let smart = fetch_mapped(&manifest.default_mapping).await?;
-        let bare = fetch_mapped(&empty).await?;
+        // Two specs, alternately, so drift hits both alike: the median of
+        // each, and the median of the paired differences (a - b).
+        let mut fetch_pair =
+            async |a: &MappingSpec, b: &MappingSpec| -> Result<(Duration, Duration, Duration)> {
+                let (mut xa, mut xb, mut diffs) = (vec![], vec![], vec![]);
+                for _ in 0..PAIRED_RUNS {
+                    let mut one = async |spec: &MappingSpec| -> Result<Duration> {
+                        let t = Instant::now();
+                        let page = inst
+                            .fetch_mapped(&req, spec)
+                            .await?
+                            .map_err(|e| anyhow!("{e:?}"))?;
+                        std::hint::black_box(page.outcomes.len());
+                        Ok(t.elapsed())
+                    };
+                    let (ta, tb) = (one(a).await?, one(b).await?);
+                    xa.push(ta);
+                    xb.push(tb);
+                    diffs.push(ta.saturating_sub(tb));
+                }
+                Ok((median(xa), median(xb), median(diffs)))
+            };
+        let (smart, bare, map_diff) = fetch_pair(&manifest.default_mapping, &empty).await?;
         // What handing values out costs, apart from mapping: as many rules
         // as the smart spec, each a constant (null, or a short text that is
         // copied in the guest and lifted into a host string).
@@ -246,8 +258,11 @@ fn main() -> Result<()> {
             filters: vec![],
             sync_key: vec![],
         };
-        let nulls = fetch_mapped(&constants(Value::Null)).await?;
-        let texts = fetch_mapped(&constants(Value::Text("someone@example.com".into()))).await?;
+        let (_, _, hand_out) = fetch_pair(
+            &constants(Value::Text("someone@example.com".into())),
+            &constants(Value::Null),
+        )
+        .await?;
 
         let mut xs = vec![];
         let mut records = vec![];
@@ -298,8 +313,8 @@ fn main() -> Result<()> {
             native_map,
             fetch_mapped: smart,
             fetch_mapped_empty: bare,
-            hand_out_nulls: nulls,
-            hand_out_texts: texts,
+            map_diff,
+            hand_out,
             fetch,
             map_records: map_smart,
             map_records_empty: map_empty,
@@ -328,7 +343,7 @@ fn us(d: Duration) -> String {
 /// The mapping inside the component: `fetch-mapped` with the smart spec
 /// minus the same call with an empty one (same HTTP, parse and records).
 fn wasm_map(f: &Figures) -> Duration {
-    f.fetch_mapped.saturating_sub(f.fetch_mapped_empty)
+    f.map_diff
 }
 
 fn print_report(f: &Figures) {
@@ -360,7 +375,7 @@ fn print_report(f: &Figures) {
     println!(
         "  wasm    handing out {} strings               {:>12}   (text minus null constants)",
         MEMBERS * 8,
-        ms(f.hand_out_texts.saturating_sub(f.hand_out_nulls))
+        ms(f.hand_out)
     );
     println!(
         "  wasm    fetch (records lifted to the host) {:>12}",
@@ -400,7 +415,7 @@ fn print_rows(f: &Figures) {
             "native {}: **{ratio:.2}×** (target ≤ 2×); of which handing {} strings to the host: ~{}",
             ms(f.native_map),
             MEMBERS * 8,
-            ms(f.hand_out_texts.saturating_sub(f.hand_out_nulls))
+            ms(f.hand_out)
         ),
     );
     row(
