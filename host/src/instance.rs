@@ -76,30 +76,25 @@ impl ConnectorInstance {
         // A breached request limit ends the call whatever the guest made of
         // the refusal: it must not carry on as if nothing happened.
         if let Some(breach) = self.budget.take_breach() {
-            self.poisoned = true;
-            bail!("connector `{what}` stopped: {breach}");
+            return Err(self.reject(format!("connector `{what}` stopped: {breach}")));
         }
+        let deadline = || {
+            format!(
+                "connector `{what}` exceeded the call deadline of {limit:?} (limits.call_timeout_secs)"
+            )
+        };
         match result {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(trap)) => {
-                self.poisoned = true;
+            Ok(Err(trap))
                 if matches!(
                     trap.downcast_ref::<wasmtime::Trap>(),
                     Some(wasmtime::Trap::Interrupt)
-                ) {
-                    Err(anyhow!(
-                        "connector `{what}` exceeded the call deadline of {limit:?} (limits.call_timeout_secs)"
-                    ))
-                } else {
-                    Err(anyhow!("connector `{what}` failed: {trap:#}"))
-                }
+                ) =>
+            {
+                Err(self.reject(deadline()))
             }
-            Err(_) => {
-                self.poisoned = true;
-                Err(anyhow!(
-                    "connector `{what}` exceeded the call deadline of {limit:?} (limits.call_timeout_secs)"
-                ))
-            }
+            Ok(Err(trap)) => Err(self.reject(format!("connector `{what}` failed: {trap:#}"))),
+            Err(_) => Err(self.reject(deadline())),
         }
     }
 
@@ -121,14 +116,7 @@ impl ConnectorInstance {
             })
             .await?;
         if let Ok(page) = &page {
-            if page.records.len() > req.page_size as usize {
-                self.poisoned = true;
-                bail!(
-                    "connector returned {} records for a page of at most {}",
-                    page.records.len(),
-                    req.page_size
-                );
-            }
+            self.check_page_size(page.records.len(), req)?;
             self.check_records(&page.records)?;
         }
         Ok(page)
@@ -150,14 +138,7 @@ impl ConnectorInstance {
             })
             .await?;
         if let Ok(page) = &page {
-            if page.outcomes.len() > req.page_size as usize {
-                self.poisoned = true;
-                bail!(
-                    "connector returned {} records for a page of at most {}",
-                    page.outcomes.len(),
-                    req.page_size
-                );
-            }
+            self.check_page_size(page.outcomes.len(), req)?;
             self.check_outcomes(&page.outcomes, spec)?;
         }
         Ok(page)
@@ -175,17 +156,14 @@ impl ConnectorInstance {
                     .await
             })
             .await?;
-        if let Ok(outcomes) = &out
-            && outcomes.len() != records.len()
-        {
-            self.poisoned = true;
-            bail!(
-                "connector `map` returned {} outcomes for {} records",
-                outcomes.len(),
-                records.len()
-            );
-        }
         if let Ok(outcomes) = &out {
+            if outcomes.len() != records.len() {
+                return Err(self.reject(format!(
+                    "connector `map` returned {} outcomes for {} records",
+                    outcomes.len(),
+                    records.len()
+                )));
+            }
             self.check_outcomes(outcomes, spec)?;
         }
         Ok(out)
@@ -217,14 +195,31 @@ impl ConnectorInstance {
         if let Ok(results) = &out
             && results.len() != targets.len()
         {
-            self.poisoned = true;
-            bail!(
+            return Err(self.reject(format!(
                 "connector `action` returned {} results for {} targets",
                 results.len(),
                 targets.len()
-            );
+            )));
         }
         Ok(out)
+    }
+
+    /// The component's output broke the contract: the instance is
+    /// discarded (every later call is refused), and the error says why.
+    fn reject(&mut self, why: String) -> anyhow::Error {
+        self.poisoned = true;
+        anyhow!(why)
+    }
+
+    /// A page holds at most the records asked for.
+    fn check_page_size(&mut self, records: usize, req: &FetchRequest) -> Result<()> {
+        if records > req.page_size as usize {
+            return Err(self.reject(format!(
+                "connector returned {records} records for a page of at most {}",
+                req.page_size
+            )));
+        }
+        Ok(())
     }
 
     /// Every mapped record must carry one value per rule of the spec.
@@ -234,13 +229,12 @@ impl ConnectorInstance {
             _ => None,
         });
         if let Some((i, m)) = bad {
-            self.poisoned = true;
-            bail!(
+            return Err(self.reject(format!(
                 "connector returned a malformed mapped record (#{i} on the page, id `{}`): {} values for {} mapping rules",
                 m.source_id,
                 m.values.len(),
                 spec.rules.len()
-            );
+            )));
         }
         Ok(())
     }
@@ -255,13 +249,12 @@ impl ConnectorInstance {
             .enumerate()
             .find(|(_, r)| r.values.len() != self.field_count)
         {
-            self.poisoned = true;
-            bail!(
+            return Err(self.reject(format!(
                 "connector returned a malformed record (#{i} on the page, id `{}`): {} values, but its manifest declares {} fields",
                 r.id,
                 r.values.len(),
                 self.field_count
-            );
+            )));
         }
         Ok(())
     }

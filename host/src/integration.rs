@@ -72,25 +72,13 @@ impl Integration {
         };
         let mut missing = launch_gaps(&config, &manifest, &spec);
 
-        let load = |name: &str,
-                    src: &Option<crate::credentials::SecretSource>,
-                    missing: &mut Vec<String>| {
-            match src {
-                None => {
-                    missing.push(format!("credentials: {name}.token is not configured"));
-                    None
-                }
-                Some(s) => match s.load(&config.base_dir) {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        missing.push(format!("credentials: {name}.token ({s}): {e}"));
-                        None
-                    }
-                },
-            }
-        };
         let dropbox_bearer = dropbox_bearer(&config, &mut missing);
-        let oomnitza_token = load("oomnitza", &config.oomnitza.token, &mut missing);
+        let oomnitza_token = load_secret(
+            &config,
+            "oomnitza.token",
+            config.oomnitza.token.as_ref(),
+            &mut missing,
+        );
         if !missing.is_empty() {
             bail!(
                 "integration `{}` is still a draft; it cannot run until these are fixed:\n  - {}",

@@ -4,6 +4,37 @@
 
 use crate::bindings::exports::oomnitza::connector::types as wit;
 
+/// The exports both components share, spliced into each one's `impl Guest`
+/// (which also needs `wit` in scope): `fetch-mapped` over the component's
+/// own `fetch`, the trivial `map-records`, and an `action` that runs any
+/// name.
+macro_rules! common_exports {
+    () => {
+        fn fetch_mapped(
+            request: wit::FetchRequest,
+            spec: wit::MappingSpec,
+        ) -> Result<wit::MappedPage, wit::ConnectorError> {
+            $crate::shared::fetch_mapped(Self::fetch(request), &spec)
+        }
+
+        fn map_records(
+            spec: wit::MappingSpec,
+            records: Vec<wit::SourceRecord>,
+        ) -> Result<Vec<wit::MapOutcome>, wit::ConnectorError> {
+            Ok($crate::shared::map_records(&spec, records))
+        }
+
+        fn action(
+            name: String,
+            targets: Vec<wit::UserRef>,
+            _params: Vec<(String, wit::Value)>,
+        ) -> Result<Vec<Result<wit::ActionResult, wit::ConnectorError>>, wit::ConnectorError> {
+            Ok($crate::shared::action(&name, &targets))
+        }
+    };
+}
+pub(crate) use common_exports;
+
 /// The origin the hostile components declare (and pretend to be).
 pub const DROPBOX_ORIGIN: &str = "https://api.dropboxapi.com";
 

@@ -339,7 +339,6 @@ fn commit_loop(
     let mut stdout = std::io::stdout().lock();
     let mut queued = 0u64;
     let mut key = String::new();
-    let mut record = Vec::new();
     let mut seen_on_page = HashSet::new();
     while let Some(msg) = pages.blocking_recv() {
         let page = match msg.fetched {
@@ -365,7 +364,9 @@ fn commit_loop(
         let mut candidates: Vec<(Vec<u8>, i64, Option<i64>)> =
             Vec::with_capacity(page.outcomes.len());
         for outcome in page.outcomes {
-            record.clear();
+            // Each record's JSON is its own buffer, moved (not copied)
+            // into the batch candidates below.
+            let mut record = Vec::with_capacity(512);
             let (k, fp) = match outcome {
                 MapOutcome::Mapped(m) => {
                     c.mapped += 1;
@@ -392,7 +393,7 @@ fn commit_loop(
                     continue;
                 }
             };
-            candidates.push((record.clone(), k, fp));
+            candidates.push((record, k, fp));
         }
         let keys: Vec<i64> = candidates.iter().map(|(_, k, _)| *k).collect();
         let mut marks = db_call(&l.db, |d| d.marks(&keys))?;

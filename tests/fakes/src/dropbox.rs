@@ -48,8 +48,8 @@ use crate::member_actions::{
     parse_poll, parse_user_only, render_get_info, role_json,
 };
 use crate::server::{
-    Server, all_headers, header_str, is_json_content_type, json_text, json_value, kind, lock, read,
-    status_or_500, text, with_retry_after, write,
+    Server, all_headers, has_content_type, header_str, is_json_content_type, json_text, json_value,
+    kind, lock, read, status_or_500, text, with_retry_after, write,
 };
 use crate::team::{Member, Role, Team, WireStyle, format_timestamp};
 
@@ -810,7 +810,7 @@ impl Shared {
         body: &[u8],
     ) -> Result<(String, u32), (&'static str, String)> {
         let invalid_request = |msg: String| ("invalid_request", msg);
-        if !is_form_content_type(headers) {
+        if !has_content_type(headers, "application/x-www-form-urlencoded") {
             let got = header_str(headers, "content-type").unwrap_or_default();
             return Err(invalid_request(format!(
                 "Content-Type must be application/x-www-form-urlencoded, got \"{got}\""
@@ -1537,23 +1537,6 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
         status,
         &serde_json::json!({"error": error, "error_description": description}),
     )
-}
-
-/// `application/x-www-form-urlencoded`, optionally with `charset=utf-8`.
-fn is_form_content_type(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let mut parts = value.split(';');
-    let media = parts.next().unwrap_or_default().trim();
-    media.eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        && parts.all(|p| {
-            let p: String = p.chars().filter(|c| !c.is_whitespace()).collect();
-            p.eq_ignore_ascii_case("charset=utf-8") || p.eq_ignore_ascii_case("charset=\"utf-8\"")
-        })
 }
 
 fn parse_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, String> {

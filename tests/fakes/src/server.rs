@@ -146,6 +146,12 @@ pub(crate) fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 
 /// `application/json`, optionally with `charset=utf-8` (any case/spacing).
 pub(crate) fn is_json_content_type(headers: &HeaderMap) -> bool {
+    has_content_type(headers, "application/json")
+}
+
+/// The content type is `media`, optionally with `charset=utf-8` (any
+/// case/spacing).
+pub(crate) fn has_content_type(headers: &HeaderMap, media_type: &str) -> bool {
     let Some(value) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -154,7 +160,7 @@ pub(crate) fn is_json_content_type(headers: &HeaderMap) -> bool {
     };
     let mut parts = value.split(';');
     let media = parts.next().unwrap_or_default().trim();
-    media.eq_ignore_ascii_case("application/json")
+    media.eq_ignore_ascii_case(media_type)
         && parts.all(|p| {
             let p: String = p.chars().filter(|c| !c.is_whitespace()).collect();
             p.eq_ignore_ascii_case("charset=utf-8") || p.eq_ignore_ascii_case("charset=\"utf-8\"")

@@ -34,25 +34,5 @@ impl Guest for Component {
         Ok(shared::page(records))
     }
 
-    fn fetch_mapped(
-        request: wit::FetchRequest,
-        spec: wit::MappingSpec,
-    ) -> Result<wit::MappedPage, wit::ConnectorError> {
-        shared::fetch_mapped(Self::fetch(request), &spec)
-    }
-
-    fn map_records(
-        spec: wit::MappingSpec,
-        records: Vec<wit::SourceRecord>,
-    ) -> Result<Vec<wit::MapOutcome>, wit::ConnectorError> {
-        Ok(shared::map_records(&spec, records))
-    }
-
-    fn action(
-        name: String,
-        targets: Vec<wit::UserRef>,
-        _params: Vec<(String, wit::Value)>,
-    ) -> Result<Vec<Result<wit::ActionResult, wit::ConnectorError>>, wit::ConnectorError> {
-        Ok(shared::action(&name, &targets))
-    }
+    shared::common_exports!();
 }
