@@ -57,7 +57,7 @@ pub struct Mark {
 }
 
 /// One page, ready to commit.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PageCommit<'a> {
     /// Each batch's records as a JSON array.
     pub batches: Vec<String>,

@@ -359,43 +359,8 @@ fn commit_loop(
             // Keep the run lock fresh: a lock without heartbeats is a crash.
             db_call(&l.db, |d| d.heartbeat(name))?;
         }
-        // (record JSON, key hash, fingerprint) of each record on the page
-        // that needs sending, before dedupe against the database.
-        let mut candidates: Vec<(Vec<u8>, i64, Option<i64>)> =
-            Vec::with_capacity(page.outcomes.len());
-        for outcome in page.outcomes {
-            // Each record's JSON is its own buffer, moved (not copied)
-            // into the batch candidates below.
-            let mut record = Vec::with_capacity(512);
-            let (k, fp) = match outcome {
-                MapOutcome::Mapped(m) => {
-                    c.mapped += 1;
-                    l.shaper.write_mapped(&m.values, &mut record);
-                    if let Some(keys) = &l.saas_keys
-                        && let Some(k) = l.shaper.saas_key(&m.values)
-                        && let Ok(mut keys) = keys.lock()
-                    {
-                        keys.insert(k);
-                    }
-                    l.shaper.write_key(&m.values, &mut key);
-                    let fp = hash64(&[l.mapping_hash.as_bytes(), &record]);
-                    (hash64(&[name.as_bytes(), key.as_bytes()]), Some(fp))
-                }
-                MapOutcome::Failed(f) => {
-                    c.failed += 1;
-                    tracing::debug!("record {} failed to map: {}", f.source_id, f.reason);
-                    l.shaper.write_failed(f.raw, &f.reason, &mut record);
-                    let k = hash64(&[name.as_bytes(), b"raw", f.source_id.as_bytes()]);
-                    (k, None)
-                }
-                MapOutcome::Filtered(_) => {
-                    c.filtered += 1;
-                    continue;
-                }
-            };
-            candidates.push((record, k, fp));
-        }
-        let keys: Vec<i64> = candidates.iter().map(|(_, k, _)| *k).collect();
+        let candidates = shape_records(l, page.outcomes, c, &mut key);
+        let keys: Vec<i64> = candidates.iter().map(|r| r.key).collect();
         let mut marks = db_call(&l.db, |d| d.marks(&keys))?;
         for (m, k) in marks.iter_mut().zip(&keys) {
             if let Some(p) = pending.get(*k) {
@@ -404,21 +369,22 @@ fn commit_loop(
         }
         let mut chosen = Vec::with_capacity(candidates.len());
         seen_on_page.clear();
-        for ((json, k, fp), mark) in candidates.into_iter().zip(marks) {
+        for (r, mark) in candidates.into_iter().zip(marks) {
             if limit.is_some_and(|l| queued + chosen.len() as u64 >= l) {
                 break;
             }
-            let queued_here = !seen_on_page.insert(k);
+            let queued_here = !seen_on_page.insert(r.key);
             let queued_before = !dry && mark.is_some_and(|m| m.portion == portion_tag);
             if queued_here || queued_before {
                 c.already_queued += 1;
                 continue;
             }
-            if !full && fp.is_some() && mark.and_then(|m| m.fingerprint) == fp {
+            if !full && r.fingerprint.is_some() && mark.and_then(|m| m.fingerprint) == r.fingerprint
+            {
                 c.unchanged_skipped += 1;
                 continue;
             }
-            chosen.push((json, k, fp));
+            chosen.push(r);
         }
         queued += chosen.len() as u64;
         let last_page = !page.has_more || limit.is_some_and(|l| queued >= l);
@@ -428,29 +394,12 @@ fn commit_loop(
                 c.pages
             );
         }
-        let mut commit = PageCommit {
+        let (batches, counts) = into_batches(&chosen, l.batch_size)?;
+        let commit = PageCommit {
+            batches,
             cursor: page.cursor.as_deref(),
             listing_complete: last_page,
-            ..Default::default()
         };
-        let mut counts = Vec::new();
-        for chunk in chosen.chunks(l.batch_size) {
-            let mut array =
-                Vec::with_capacity(chunk.iter().map(|c| c.0.len() + 1).sum::<usize>() + 2);
-            array.push(b'[');
-            for (i, (json, _, _)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    array.push(b',');
-                }
-                array.extend_from_slice(json);
-            }
-            array.push(b']');
-            // Built from valid UTF-8 pieces only.
-            commit
-                .batches
-                .push(String::from_utf8(array).map_err(|e| anyhow!("batch is not UTF-8: {e}"))?);
-            counts.push(chunk.len() as u64);
-        }
         if dry {
             for records in &commit.batches {
                 stdout.write_all(&l.ctx.envelope.body(records.as_bytes()))?;
@@ -458,12 +407,12 @@ fn commit_loop(
             }
         } else {
             let ids = db_call(&l.db, |d| d.commit_page(name, &l.ctx.portion, &commit))?;
-            let marks = chosen.iter().map(|(_, k, fp)| {
+            let marks = chosen.iter().map(|r| {
                 let mark = Mark {
-                    fingerprint: *fp,
+                    fingerprint: r.fingerprint,
                     portion: portion_tag,
                 };
-                (*k, mark)
+                (r.key, mark)
             });
             pending.add(&l.db, marks)?;
             for ((records, n), id) in commit.batches.into_iter().zip(counts).zip(ids) {
@@ -485,6 +434,87 @@ fn commit_loop(
         }
     }
     Ok(())
+}
+
+/// A record of the page that may need sending.
+struct Candidate {
+    /// Its JSON object, as it goes into the bulk request.
+    json: Vec<u8>,
+    /// [`hash64`] of the integration and the record's sync key.
+    key: i64,
+    /// [`hash64`] of the mapping and `json`; `None` for a record that failed
+    /// to map (sent raw, never skipped as unchanged).
+    fingerprint: Option<i64>,
+}
+
+/// The page's outcomes as JSON records with their keys and fingerprints;
+/// filtered records are only counted.
+fn shape_records(
+    l: &Listing,
+    outcomes: Vec<MapOutcome>,
+    c: &mut Counts,
+    key: &mut String,
+) -> Vec<Candidate> {
+    let name = l.ctx.connector_name.as_bytes();
+    let mut candidates = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        // Each record's JSON is its own buffer, moved (not copied) on.
+        let mut json = Vec::with_capacity(512);
+        let (key, fingerprint) = match outcome {
+            MapOutcome::Mapped(m) => {
+                c.mapped += 1;
+                l.shaper.write_mapped(&m.values, &mut json);
+                if let Some(keys) = &l.saas_keys
+                    && let Some(k) = l.shaper.saas_key(&m.values)
+                    && let Ok(mut keys) = keys.lock()
+                {
+                    keys.insert(k);
+                }
+                l.shaper.write_key(&m.values, key);
+                let fp = hash64(&[l.mapping_hash.as_bytes(), &json]);
+                (hash64(&[name, key.as_bytes()]), Some(fp))
+            }
+            MapOutcome::Failed(f) => {
+                c.failed += 1;
+                tracing::debug!("record {} failed to map: {}", f.source_id, f.reason);
+                l.shaper.write_failed(f.raw, &f.reason, &mut json);
+                (hash64(&[name, b"raw", f.source_id.as_bytes()]), None)
+            }
+            MapOutcome::Filtered(_) => {
+                c.filtered += 1;
+                continue;
+            }
+        };
+        candidates.push(Candidate {
+            json,
+            key,
+            fingerprint,
+        });
+    }
+    candidates
+}
+
+/// Cuts the chosen records into bulk batches: each a JSON array, and how
+/// many records it holds.
+fn into_batches(chosen: &[Candidate], batch_size: usize) -> Result<(Vec<String>, Vec<u64>)> {
+    let mut batches = Vec::new();
+    let mut counts = Vec::new();
+    for chunk in chosen.chunks(batch_size) {
+        let mut array =
+            Vec::with_capacity(chunk.iter().map(|r| r.json.len() + 1).sum::<usize>() + 2);
+        array.push(b'[');
+        for (i, r) in chunk.iter().enumerate() {
+            if i > 0 {
+                array.push(b',');
+            }
+            array.extend_from_slice(&r.json);
+        }
+        array.push(b']');
+        // Built from valid UTF-8 pieces only.
+        batches.push(String::from_utf8(array).map_err(|e| anyhow!("batch is not UTF-8: {e}"))?);
+        counts.push(chunk.len() as u64);
+    }
+    Ok((batches, counts))
 }
 
 fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
