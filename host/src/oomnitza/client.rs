@@ -245,10 +245,12 @@ impl OomnitzaClient {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<R, OomnitzaError> {
+        // Shared, not copied, by every attempt.
+        let body = body.map(bytes::Bytes::from);
         let route = format!("{method} {path}");
         let mut retry = crate::retry::Retry::new(self.max_attempts - 1);
         loop {
-            let (result, retry_after) = self.once(&method, path, &route, body.as_deref()).await;
+            let (result, retry_after) = self.once(&method, path, &route, body.as_ref()).await;
             match result {
                 Err(e) if e.retryable() => match retry.next(retry_after) {
                     Some(wait) => {
@@ -273,13 +275,13 @@ impl OomnitzaClient {
         method: &Method,
         path: &str,
         route: &str,
-        body: Option<&[u8]>,
+        body: Option<&bytes::Bytes>,
     ) -> (Result<R, OomnitzaError>, Option<Duration>) {
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.base));
         if let Some(b) = body {
-            req = req.body(b.to_vec());
+            req = req.body(b.clone());
         }
         let resp = match req.send().await {
             Ok(r) => r,
