@@ -18,3 +18,16 @@ pub use exports::oomnitza::connector::types::{
 
 /// The contract version this host implements; a component must export it.
 pub const CONTRACT: &str = "oomnitza:connector/connector@0.2.0";
+
+/// A contract value as JSON: text and timestamps as strings, lists as
+/// arrays of strings.
+pub fn to_json(v: Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match v {
+        Value::Null => Json::Null,
+        Value::Text(s) | Value::Timestamp(s) => Json::String(s),
+        Value::Boolean(b) => Json::Bool(b),
+        Value::Integer(i) => Json::from(i),
+        Value::TextList(l) => Json::Array(l.into_iter().map(Json::String).collect()),
+    }
+}

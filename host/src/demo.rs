@@ -215,7 +215,7 @@ fn type_name(t: ValueType) -> &'static str {
 }
 
 fn value_json(v: &Value) -> Json {
-    crate::sync::to_json(v.clone())
+    crate::bindings::to_json(v.clone())
 }
 
 fn rule_text(r: &MappingRule) -> String {

@@ -203,7 +203,7 @@ impl PlannedStep {
     fn params_text(&self) -> String {
         self.params
             .iter()
-            .map(|(k, v)| format!("{k}={}", crate::sync::to_json(v.clone())))
+            .map(|(k, v)| format!("{k}={}", crate::bindings::to_json(v.clone())))
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -212,7 +212,7 @@ impl PlannedStep {
         let map: serde_json::Map<String, Json> = self
             .params
             .iter()
-            .map(|(k, v)| (k.clone(), crate::sync::to_json(v.clone())))
+            .map(|(k, v)| (k.clone(), crate::bindings::to_json(v.clone())))
             .collect();
         Json::Object(map).to_string()
     }

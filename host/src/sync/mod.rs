@@ -46,7 +46,6 @@ use crate::oomnitza::wire::BulkRequest;
 use crate::state::StateDb;
 
 pub use report::SyncReport;
-pub use shape::to_json;
 use shape::{Envelope, RecordShaper};
 
 /// How a sync runs.

@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value as Json};
 
-use crate::bindings::Value;
+use crate::bindings::{Value, to_json};
 use crate::config::Mode;
 use crate::integration::Integration;
 use crate::oomnitza::wire::BulkRequest;
@@ -211,16 +211,6 @@ impl Envelope {
         b.extend_from_slice(records);
         b.extend_from_slice(&self.suffix);
         b
-    }
-}
-
-pub fn to_json(v: Value) -> Json {
-    match v {
-        Value::Null => Json::Null,
-        Value::Text(s) | Value::Timestamp(s) => Json::String(s),
-        Value::Boolean(b) => Json::Bool(b),
-        Value::Integer(i) => Json::from(i),
-        Value::TextList(l) => Json::Array(l.into_iter().map(Json::String).collect()),
     }
 }
 
