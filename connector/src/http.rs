@@ -29,9 +29,9 @@ const READ_CHUNK: u64 = 1024 * 1024;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WasiTransport;
 
-/// A request started ahead, waiting for the call that wants it.
+/// A request started ahead (its URL is the flight's), waiting for the call
+/// that wants it.
 struct Ahead {
-    url: String,
     body: Vec<u8>,
     flight: InFlight,
 }
@@ -45,7 +45,7 @@ impl Transport for WasiTransport {
         // Any other request abandons the one ahead (dropping its future
         // makes the host drop the request).
         if let Some(ahead) = AHEAD.with(|a| a.borrow_mut().take())
-            && ahead.url == url
+            && ahead.flight.url == url
             && ahead.body == body
         {
             return ahead.flight.finish();
@@ -55,7 +55,6 @@ impl Transport for WasiTransport {
 
     fn prefetch(&mut self, url: &str, body: &[u8]) {
         let ahead = start(url, body).ok().map(|flight| Ahead {
-            url: url.to_owned(),
             body: body.to_vec(),
             flight,
         });

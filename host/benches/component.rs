@@ -221,17 +221,17 @@ fn main() -> Result<()> {
         // each, and the median of the paired differences (a - b).
         let mut fetch_pair =
             async |a: &MappingSpec, b: &MappingSpec| -> Result<(Duration, Duration, Duration)> {
+                let mut one = async |spec: &MappingSpec| -> Result<Duration> {
+                    let t = Instant::now();
+                    let page = inst
+                        .fetch_mapped(&req, spec)
+                        .await?
+                        .map_err(|e| anyhow!("{e:?}"))?;
+                    std::hint::black_box(page.outcomes.len());
+                    Ok(t.elapsed())
+                };
                 let (mut xa, mut xb, mut diffs) = (vec![], vec![], vec![]);
                 for _ in 0..PAIRED_RUNS {
-                    let mut one = async |spec: &MappingSpec| -> Result<Duration> {
-                        let t = Instant::now();
-                        let page = inst
-                            .fetch_mapped(&req, spec)
-                            .await?
-                            .map_err(|e| anyhow!("{e:?}"))?;
-                        std::hint::black_box(page.outcomes.len());
-                        Ok(t.elapsed())
-                    };
                     let (ta, tb) = (one(a).await?, one(b).await?);
                     xa.push(ta);
                     xb.push(tb);
