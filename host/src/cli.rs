@@ -1,6 +1,7 @@
 //! The command line: argument definitions and one function per verb.
 
 use std::io::IsTerminal;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::integration::{Integration, launch_gaps, load_manifest};
 use crate::sync::{self, SyncOptions};
+use crate::term::{errln, outln};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -164,6 +166,8 @@ pub fn init_logging(args: &Args) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: a log file or a pipe gets text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }
@@ -185,9 +189,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             }
             let (_, _, manifest) = load_manifest(&config).await?;
             if json {
-                println!("{}", crate::demo::manifest_json(&manifest));
+                outln!("{}", crate::demo::manifest_json(&manifest));
             } else {
-                print!("{}", crate::demo::render_manifest(&manifest));
+                outln!("{}", crate::demo::render_manifest(&manifest).trim_end());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -201,13 +205,21 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 &integration.spec,
             );
             debug_assert!(gaps.is_empty());
-            println!(
+            outln!(
                 "integration `{name}` is complete: component {} (sha256 {}), {} mapping rules, sync key {:?}",
                 integration.manifest.display_name,
                 &integration.component.sha256[..12],
                 integration.spec.rules.len(),
                 integration.spec.sync_key
             );
+            let report = &integration.policy_report;
+            match &report.binding {
+                Some(b) => outln!("{b}"),
+                None => outln!("no credential is sent: no accepted host asks for one"),
+            }
+            for w in &report.warnings {
+                outln!("warning: {w}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync {
@@ -229,7 +241,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 },
             )
             .await?;
-            eprintln!("{}", report.render());
+            errln!("{}", report.render());
             Ok(if report.stopped {
                 ExitCode::from(130)
             } else if report.succeeded() {
@@ -247,18 +259,18 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             });
             let value = read_secret(&key)?;
             crate::credentials::store_secret(&file, &key, &value)?;
-            println!("stored `{key}` in {}", file.display());
+            outln!("stored `{key}` in {}", file.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Workflow(WorkflowCommand::List) => {
             let config = Config::load(&args.config)?;
             if config.workflows.is_empty() {
-                println!(
+                outln!(
                     "no workflows configured (add [[workflow]] tables; see the README's workflow guide)"
                 );
             }
             for w in &config.workflows {
-                println!(
+                outln!(
                     "{}{}",
                     w.name,
                     if w.description.is_empty() {
@@ -267,11 +279,11 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                         format!(": {}", w.description)
                     }
                 );
-                println!("  when   {}", crate::workflow::filter_text(&w.trigger));
+                outln!("  when   {}", crate::workflow::filter_text(&w.trigger));
                 for (i, s) in w.steps.iter().enumerate() {
                     let params: Vec<String> =
                         s.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    println!("  step {} {} {}", i + 1, s.action, params.join(" "));
+                    outln!("  step {} {} {}", i + 1, s.action, params.join(" "));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -345,12 +357,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                     s.timezone
                 ),
             };
-            println!(
+            outln!(
                 "`{}` runs {what}; next runs (UTC):",
                 config.integration.name
             );
             for t in crate::schedule::next_runs(s, std::time::SystemTime::now(), count)? {
-                println!("  {}", crate::clock::rfc3339(t));
+                outln!("  {}", crate::clock::rfc3339(t));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -359,10 +371,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             let db = open_state(&config)?;
             let entries = db.audit(limit)?;
             if entries.is_empty() {
-                println!("the audit log of {} is empty", db.path().display());
+                outln!("the audit log of {} is empty", db.path().display());
             }
             for e in entries {
-                println!(
+                outln!(
                     "{}  {:<20} {:<32} {:<16} {:<9} {}  params {}  vendor {}",
                     e.at,
                     e.workflow.as_deref().unwrap_or("(by hand)"),
@@ -385,10 +397,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             let db = open_state(&config)?;
             let runs = db.runs(limit)?;
             if runs.is_empty() {
-                println!("no runs recorded in {}", db.path().display());
+                outln!("no runs recorded in {}", db.path().display());
             }
             for r in runs {
-                println!(
+                outln!(
                     "#{:<4} {}  {:<10} fetched {:<7} mapped {:<7} failed {:<5} filtered {:<5} sent {:<7} created {:<7} updated {:<7} {}{}",
                     r.id,
                     r.started_at,
@@ -442,12 +454,12 @@ fn stop_on_signal() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
             #[cfg(not(unix))]
             let _ = tokio::signal::ctrl_c().await;
             if raised.swap(true, Ordering::SeqCst) {
-                eprintln!(
+                errln!(
                     "second signal: exiting now; the next sync resumes from the last checkpoint"
                 );
                 std::process::exit(130);
             }
-            eprintln!("stopping after the page in hand (send the signal again to exit at once)");
+            errln!("stopping after the page in hand (send the signal again to exit at once)");
         }
     });
     flag
@@ -479,17 +491,21 @@ async fn run_plan(
     dry_run: bool,
     yes: bool,
 ) -> Result<ExitCode> {
-    crate::workflow::print_plan(title, plan, &mut std::io::stdout())?;
+    crate::workflow::print_plan(
+        title,
+        plan,
+        &mut crate::term::CleanWriter::new(std::io::stdout().lock()),
+    )?;
     if dry_run {
-        println!("dry run: nothing was changed");
+        outln!("dry run: nothing was changed");
         return Ok(ExitCode::SUCCESS);
     }
     if !crate::workflow::confirm(plan, yes)? {
-        println!("cancelled: nothing was changed");
+        outln!("cancelled: nothing was changed");
         return Ok(ExitCode::FAILURE);
     }
     let done = crate::workflow::execute(integration, plan, db).await?;
-    println!(
+    outln!(
         "{title}: {} done, {} unchanged, {} failed, {} skipped (audit log: {})",
         done.done,
         done.unchanged,

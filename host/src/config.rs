@@ -34,6 +34,9 @@ pub struct Config {
     pub mapping: Option<MappingConfig>,
     #[serde(default)]
     pub state: StateConfig,
+    /// Which actions run without asking first.
+    #[serde(default)]
+    pub actions: ActionsConfig,
     /// Rule-driven actions (`[[workflow]]` tables).
     #[serde(default, rename = "workflow")]
     pub workflows: Vec<crate::workflow::WorkflowConfig>,
@@ -177,8 +180,14 @@ pub struct ComponentConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VendorConfig {
-    /// Base URL the component's declared origin is routed to. Default: the
-    /// declared origin itself (`https://api.dropboxapi.com`).
+    /// The origin the credential is bound to: the only one that ever
+    /// receives it. Default: the first host in the component's manifest
+    /// that the operator accepted (`validate` shows which). https only,
+    /// except an http origin on a loopback IP named here (tests, fakes).
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// Base URL `origin` is routed to (a proxy, or a fake in tests).
+    /// Default: the origin itself. https, or http to a loopback address.
     #[serde(default)]
     pub url: Option<String>,
     /// A long-lived access token, from the environment or a secrets file.
@@ -191,6 +200,10 @@ pub struct VendorConfig {
     pub page_size: u32,
     #[serde(default)]
     pub include_removed: bool,
+    /// Further fetch options, by the names and types the connector's
+    /// manifest declares (`describe` lists them); anything else is refused.
+    #[serde(default)]
+    pub options: toml::Table,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,6 +235,11 @@ pub struct OomnitzaConfig {
     /// Bulk requests in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// The Oomnitza role (`PERMISSIONS_ID`) synced users get. The operator
+    /// chooses it: a connector's smart mapping never does. Give it here or
+    /// as a `PERMISSIONS_ID` rule in `[mapping]`, not both.
+    #[serde(default)]
+    pub role: Option<i64>,
 }
 
 fn default_batch_size() -> usize {
@@ -249,6 +267,17 @@ pub struct SaasConfig {
 
 fn default_saas_name() -> String {
     "Dropbox".into()
+}
+
+/// The host, not the component, decides what needs confirmation: every
+/// action asks first (or needs `--yes`) unless the operator lists it here.
+/// A component's own `destructive: false` is only shown, never trusted.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsConfig {
+    /// Actions that run without confirmation, e.g. `["get-user-role"]`.
+    #[serde(default)]
+    pub safe: Vec<String>,
 }
 
 /// Where the embedded state database lives.
@@ -312,6 +341,16 @@ pub struct LimitsConfig {
     pub max_requests_per_call: u32,
     #[serde(default = "LimitsConfig::default_concurrent")]
     pub max_concurrent_requests: u32,
+    /// Host-side resources (header sets, requests, responses, bodies,
+    /// streams, pollables) one instance may hold at once.
+    #[serde(default = "LimitsConfig::default_host_resources")]
+    pub max_host_resources: u32,
+    /// Size of one set of headers the component builds.
+    #[serde(default = "LimitsConfig::default_header")]
+    pub max_header_kib: u32,
+    /// Requests the sandbox may refuse in one run before the run fails.
+    #[serde(default)]
+    pub max_refused_requests: u32,
 }
 
 impl LimitsConfig {
@@ -345,6 +384,71 @@ impl LimitsConfig {
     fn default_concurrent() -> u32 {
         8
     }
+    fn default_host_resources() -> u32 {
+        256
+    }
+    fn default_header() -> u32 {
+        16
+    }
+
+    /// Each limit with its accepted range: a value outside it is an error
+    /// naming the key (a huge timeout would overflow a deadline; a huge
+    /// memory cap would wrap when turned into bytes).
+    fn check(&self) -> Result<()> {
+        let checks: [(&str, u64, std::ops::RangeInclusive<u64>); 13] = [
+            ("call_timeout_secs", self.call_timeout_secs, 1..=3600),
+            ("max_memory_mib", self.max_memory_mib as u64, 1..=4096),
+            ("connect_timeout_secs", self.connect_timeout_secs, 1..=300),
+            (
+                "first_byte_timeout_secs",
+                self.first_byte_timeout_secs,
+                1..=3600,
+            ),
+            (
+                "between_bytes_timeout_secs",
+                self.between_bytes_timeout_secs,
+                1..=3600,
+            ),
+            ("max_retries", u64::from(self.max_retries), 0..=20),
+            ("max_response_mib", self.max_response_mib, 1..=1024),
+            (
+                "max_request_body_kib",
+                self.max_request_body_kib,
+                1..=65_536,
+            ),
+            (
+                "max_requests_per_call",
+                u64::from(self.max_requests_per_call),
+                1..=100_000,
+            ),
+            (
+                "max_concurrent_requests",
+                u64::from(self.max_concurrent_requests),
+                1..=64,
+            ),
+            (
+                "max_host_resources",
+                u64::from(self.max_host_resources),
+                16..=65_536,
+            ),
+            ("max_header_kib", u64::from(self.max_header_kib), 1..=128),
+            (
+                "max_refused_requests",
+                u64::from(self.max_refused_requests),
+                0..=100_000,
+            ),
+        ];
+        for (key, v, range) in checks {
+            if !range.contains(&v) {
+                bail!(
+                    "limits.{key} = {v}: must be between {} and {}",
+                    range.start(),
+                    range.end()
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for LimitsConfig {
@@ -360,6 +464,9 @@ impl Default for LimitsConfig {
             max_request_body_kib: Self::default_request_body(),
             max_requests_per_call: Self::default_requests_per_call(),
             max_concurrent_requests: Self::default_concurrent(),
+            max_host_resources: Self::default_host_resources(),
+            max_header_kib: Self::default_header(),
+            max_refused_requests: 0,
         }
     }
 }
@@ -452,7 +559,15 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config> {
-        let cfg: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // toml's own Display quotes the offending line, which may hold a
+        // secret: give the location and the message only.
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {}",
+                toml_location(text, e.span()),
+                e.message().trim_end()
+            )
+        })?;
         cfg.check()?;
         Ok(cfg)
     }
@@ -485,35 +600,16 @@ impl Config {
         check_base_url("oomnitza.url", &self.oomnitza.url)?;
         if let Some(u) = &self.dropbox.url {
             check_base_url("dropbox.url", u)?;
+            check_credential_url("dropbox.url", u)?;
+        }
+        if let Some(o) = &self.dropbox.origin {
+            check_base_url("dropbox.origin", o)?;
+            check_credential_url("dropbox.origin", o)?;
         }
         if self.integration.mode == Mode::UserPlusSaas && self.saas.is_none() {
             bail!("integration.mode = \"user-plus-saas\" needs a [saas] table with saas_id");
         }
-        let l = &self.limits;
-        for (key, v) in [
-            ("limits.call_timeout_secs", l.call_timeout_secs),
-            ("limits.max_memory_mib", l.max_memory_mib as u64),
-            ("limits.max_response_mib", l.max_response_mib),
-            ("limits.max_request_body_kib", l.max_request_body_kib),
-            (
-                "limits.max_requests_per_call",
-                u64::from(l.max_requests_per_call),
-            ),
-            (
-                "limits.max_concurrent_requests",
-                u64::from(l.max_concurrent_requests),
-            ),
-            ("limits.connect_timeout_secs", l.connect_timeout_secs),
-            ("limits.first_byte_timeout_secs", l.first_byte_timeout_secs),
-            (
-                "limits.between_bytes_timeout_secs",
-                l.between_bytes_timeout_secs,
-            ),
-        ] {
-            if v == 0 {
-                bail!("{key} must be positive");
-            }
-        }
+        self.limits.check()?;
         if self.dropbox.token.is_some() && self.dropbox.oauth.is_some() {
             bail!(
                 "give dropbox.token (a long-lived token) or [dropbox.oauth] (a refresh token), not both"
@@ -524,9 +620,20 @@ impl Config {
         {
             url::Url::parse(u)
                 .with_context(|| format!("dropbox.oauth.token_url = {u:?} is not a URL"))?;
+            check_credential_url("dropbox.oauth.token_url", u)?;
         }
         if let Some(m) = &self.mapping {
             m.to_spec()?;
+            if self.oomnitza.role.is_some() && m.rules.iter().any(|r| r.target == ROLE_TARGET) {
+                bail!(
+                    "the role is given twice: oomnitza.role and a [[mapping.rules]] for {ROLE_TARGET}; keep one"
+                );
+            }
+        }
+        if let Some(r) = self.oomnitza.role
+            && r <= 0
+        {
+            bail!("oomnitza.role = {r}: must be an Oomnitza role id (a positive number)");
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, w) in self.workflows.iter().enumerate() {
@@ -548,6 +655,43 @@ impl Config {
     }
 }
 
+/// `line L, column C` of a byte span in `text` (or `somewhere` without one).
+pub fn toml_location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else {
+        return "somewhere in the file".into();
+    };
+    let start = (0..=span.start.min(text.len()))
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    let before = &text[..start];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    // Name the table and key (what precedes `=`), never the value.
+    let this_line = text.lines().nth(line - 1).unwrap_or("");
+    let key = this_line
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let table = text
+        .lines()
+        .take(line)
+        .filter_map(|l| {
+            let l = l.trim();
+            let end = l.rfind(']')?;
+            l.starts_with('[').then(|| l[..=end].to_string())
+        })
+        .last();
+    let mut at = format!("line {line}, column {column}");
+    match (table, key) {
+        (Some(t), Some(k)) => at.push_str(&format!(" ({t} {k})")),
+        (None, Some(k)) => at.push_str(&format!(" (key {k})")),
+        (Some(t), None) => at.push_str(&format!(" ({t})")),
+        (None, None) => {}
+    }
+    at
+}
+
 fn check_base_url(key: &str, u: &str) -> Result<()> {
     let url = url::Url::parse(u).with_context(|| format!("{key} = {u:?} is not a URL"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -557,6 +701,33 @@ fn check_base_url(key: &str, u: &str) -> Result<()> {
         bail!("{key} = {u:?}: give the base URL without a path");
     }
     Ok(())
+}
+
+/// The Oomnitza people field that holds the role.
+pub const ROLE_TARGET: &str = "PERMISSIONS_ID";
+
+/// A URL a credential is sent to must be https; plain http only to a
+/// loopback address the operator names (the bundled fakes, tests), never
+/// across a network.
+pub fn check_credential_url(key: &str, u: &str) -> Result<()> {
+    let url = url::Url::parse(u).with_context(|| format!("{key} = {u:?} is not a URL"))?;
+    if url.scheme() == "https" {
+        return Ok(());
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        // RFC 6761: always loopback; the address policy still checks what
+        // it resolves to, and needs sandbox.allow_loopback.
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if url.scheme() == "http" && loopback {
+        return Ok(());
+    }
+    bail!(
+        "{key} = {u:?}: a credential is only sent over https (plain http is accepted for a loopback address such as 127.0.0.1 or localhost, for local tests)"
+    )
 }
 
 impl MappingConfig {
@@ -675,7 +846,7 @@ impl FilterConfig {
     }
 }
 
-fn toml_to_value(v: &toml::Value) -> Result<Value> {
+pub fn toml_to_value(v: &toml::Value) -> Result<Value> {
     Ok(match v {
         toml::Value::String(s) => Value::Text(s.clone()),
         toml::Value::Integer(i) => Value::Integer(*i),

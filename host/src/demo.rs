@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::credentials::write_secrets_file;
 use crate::integration::Integration;
 use crate::sync::{self, SyncOptions};
+use crate::term::{errln, outln};
 
 /// Where `cargo build --release --target wasm32-wasip2 -p dropbox-connector`
 /// puts the component, relative to the workspace.
@@ -91,7 +92,7 @@ pub async fn run(args: DemoArgs, progress: bool) -> Result<ExitCode> {
     let oomnitza_token = format!("demo-{}", uuid::Uuid::new_v4().simple());
     let dropbox = FakeDropbox::start(DropboxConfig::new(team, dropbox_token.clone()))?;
     let oomnitza = FakeOomnitza::start(OomnitzaConfig::new(oomnitza_token.clone()))?;
-    eprintln!(
+    errln!(
         "fake Dropbox  {} ({} members)\nfake Oomnitza {}",
         dropbox.url(),
         args.members,
@@ -111,7 +112,7 @@ pub async fn run(args: DemoArgs, progress: bool) -> Result<ExitCode> {
         &config_path,
         demo_config(&component, &dropbox.url(), &oomnitza.url()),
     )?;
-    eprintln!("config        {}\n", config_path.display());
+    errln!("config        {}\n", config_path.display());
 
     let config = Config::load(&config_path)?;
     let integration = Integration::prepare(config).await?;
@@ -123,9 +124,9 @@ pub async fn run(args: DemoArgs, progress: bool) -> Result<ExitCode> {
         },
     )
     .await?;
-    println!("{}\n", report.render());
+    outln!("{}\n", report.render());
     print_holdings(&oomnitza);
-    println!(
+    outln!(
         "\nrun history: oomnitza-connect --config {} runs",
         config_path.display()
     );
@@ -165,9 +166,13 @@ include_removed = true
 url = "{oomnitza_url}"
 token = {{ file = "secrets.toml", key = "oomnitza_token" }}
 batch_size = 100
+role = 25                          # the Oomnitza role (PERMISSIONS_ID) synced users get; you choose it
+
+[actions]
+safe = ["get-user-role"]           # runs without asking; every other action asks first (or needs --yes)
 
 [sandbox]
-allow = ["https://api.dropboxapi.com"]
+allow = ["https://api.dropboxapi.com"]   # the hosts you accept; the credential goes to the first (or dropbox.origin)
 allow_loopback = true              # the fakes listen on 127.0.0.1; real deployments leave this off
 
 # No [mapping]: the connector's smart mapping (see `oomnitza-connect describe`).
@@ -178,9 +183,9 @@ allow_loopback = true              # the fakes listen on 127.0.0.1; real deploym
 
 fn print_holdings(oomnitza: &FakeOomnitza) {
     let users = oomnitza.users();
-    println!("fake Oomnitza now holds {} users", users.len());
+    outln!("fake Oomnitza now holds {} users", users.len());
     for p in oomnitza.portions() {
-        println!(
+        outln!(
             "  portion {}: {} batches, {} records ({} created, {} updated, {} unchanged, {} failed), {}",
             p.id,
             p.batches,
@@ -197,7 +202,7 @@ fn print_holdings(oomnitza: &FakeOomnitza) {
         );
     }
     for u in users.iter().take(3) {
-        println!(
+        outln!(
             "  e.g. {}",
             Json::Object(u.as_object().cloned().unwrap_or_default())
         );
@@ -265,7 +270,22 @@ pub fn render_manifest(m: &Manifest) -> String {
     }
     s.push_str("\ndefault mapping:\n");
     for r in &m.default_mapping.rules {
-        s.push_str(&format!("  {}\n", rule_text(r)));
+        if r.target == crate::config::ROLE_TARGET {
+            s.push_str(&format!(
+                "  {}   (not used: the role is yours to choose with oomnitza.role)\n",
+                rule_text(r)
+            ));
+        } else {
+            s.push_str(&format!("  {}\n", rule_text(r)));
+        }
+    }
+    if !m
+        .default_mapping
+        .rules
+        .iter()
+        .any(|r| r.target == crate::config::ROLE_TARGET)
+    {
+        s.push_str("  PERMISSIONS_ID: set oomnitza.role = <role id> (required)\n");
     }
     s.push_str(&format!(
         "  sync key: {}\n\nhosts:\n",

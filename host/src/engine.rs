@@ -84,12 +84,7 @@ pub fn load_component(
     pinned_sha256: Option<&str>,
     cache_dir: Option<&Path>,
 ) -> Result<LoadedComponent> {
-    let bytes = std::fs::read(path).with_context(|| {
-        format!(
-            "cannot read component {}; build it with `cargo build --release --target wasm32-wasip2 -p dropbox-connector`",
-            path.display()
-        )
-    })?;
+    let bytes = read_component(path)?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
     if let Some(pin) = pinned_sha256
         && !pin.eq_ignore_ascii_case(&sha256)
@@ -100,7 +95,7 @@ pub fn load_component(
         );
     }
     let (component, cached) = match cache_dir {
-        Some(dir) => compile_cached(engine, &bytes, &sha256, dir)?,
+        Some(dir) => compile_cached(engine, &bytes, &sha256, dir, path)?,
         None => (compile(engine, &bytes, path)?, false),
     };
     check_contract(engine, &component, path)?;
@@ -127,6 +122,49 @@ pub fn load_component(
         path: path.to_path_buf(),
         cached,
     })
+}
+
+/// The largest component file the host reads (a connector is a few MiB).
+pub const MAX_COMPONENT_BYTES: u64 = 256 << 20;
+
+/// Reads the component file: a regular file (checked on the open handle,
+/// so it cannot be swapped in between) of at most [`MAX_COMPONENT_BYTES`].
+fn read_component(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let cannot = || {
+        format!(
+            "cannot read component {}; build it with `cargo build --release --target wasm32-wasip2 -p dropbox-connector`",
+            path.display()
+        )
+    };
+    let file = std::fs::File::open(path).with_context(cannot)?;
+    let meta = file.metadata().with_context(cannot)?;
+    if !meta.is_file() {
+        bail!(
+            "component {} is not a regular file (a device, a pipe or a directory); give the path of a .wasm file",
+            path.display()
+        );
+    }
+    if meta.len() > MAX_COMPONENT_BYTES {
+        bail!(
+            "component {} is {} MiB, over the {} MiB a component may be",
+            path.display(),
+            meta.len() >> 20,
+            MAX_COMPONENT_BYTES >> 20
+        );
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_COMPONENT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(cannot)?;
+    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+        bail!(
+            "component {} grew past {} MiB while being read",
+            path.display(),
+            MAX_COMPONENT_BYTES >> 20
+        );
+    }
+    Ok(bytes)
 }
 
 fn compile(engine: &Engine, bytes: &[u8], path: &Path) -> Result<Component> {
@@ -216,6 +254,7 @@ fn compile_cached(
     bytes: &[u8],
     sha256: &str,
     dir: &Path,
+    path: &Path,
 ) -> Result<(Component, bool)> {
     ensure_private_dir(dir)?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -235,7 +274,7 @@ fn compile_cached(
             ),
         }
     }
-    let component = compile(engine, bytes, &file)?;
+    let component = compile(engine, bytes, path)?;
     let artifact = component.serialize()?;
     // Write then rename, so a concurrent reader never sees half a file.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

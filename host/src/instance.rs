@@ -8,7 +8,7 @@
 //! further calls; make a new one.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use wasmtime::Store;
@@ -17,8 +17,10 @@ use crate::bindings::{
     ActionResult, ConnectorError, FetchRequest, Manifest, MapOutcome, MappedPage, MappingSpec,
     Page, SourceRecord, UserConnector, UserRef, Value,
 };
-use crate::engine::{EPOCH_TICK, LoadedComponent};
-use crate::sandbox::{CallBudget, HostState, Limits, OutboundHooks, OutboundPolicy, new_store};
+use crate::engine::LoadedComponent;
+use crate::sandbox::{
+    CallBudget, HostState, Limits, OutboundHooks, OutboundPolicy, TABLE_FULL, new_store,
+};
 
 pub struct ConnectorInstance {
     store: Store<HostState>,
@@ -41,8 +43,13 @@ impl ConnectorInstance {
     ) -> Result<Self> {
         let engine = component.pre.engine();
         let budget = Arc::new(CallBudget::default());
-        let mut store = new_store(engine, OutboundHooks::new(policy, budget.clone()), &limits);
-        store.set_epoch_deadline(ticks(limits.call_timeout));
+        let mut store = new_store(
+            engine,
+            OutboundHooks::new(policy, budget.clone()),
+            budget.clone(),
+            &limits,
+        );
+        store.set_epoch_deadline(1);
         let bindings = component
             .pre
             .instantiate_async(&mut store)
@@ -70,8 +77,14 @@ impl ConnectorInstance {
             bail!("connector instance is unusable after an earlier failure");
         }
         let limit = self.limits.call_timeout;
-        self.store.set_epoch_deadline(ticks(limit));
-        self.budget.reset();
+        self.store.data_mut().start_call(Instant::now() + limit);
+        self.store.set_epoch_deadline(1);
+        // The contract: describe and map-records make no HTTP request.
+        self.budget.reset(match what {
+            "describe" => Some("describe"),
+            "map" => Some("map-records"),
+            _ => None,
+        });
         let result = tokio::time::timeout(limit, call(&self.bindings, &mut self.store)).await;
         // A breached request limit ends the call whatever the guest made of
         // the refusal: it must not carry on as if nothing happened.
@@ -93,6 +106,10 @@ impl ConnectorInstance {
             {
                 Err(self.reject(deadline()))
             }
+            Ok(Err(trap)) if format!("{trap:#}").contains(TABLE_FULL) => Err(self.reject(format!(
+                "connector `{what}` stopped: the component held more than {} host resources (header sets, requests, responses, bodies, streams) at once (limits.max_host_resources)",
+                self.limits.max_host_resources
+            ))),
             Ok(Err(trap)) => Err(self.reject(format!("connector `{what}` failed: {trap:#}"))),
             Err(_) => Err(self.reject(deadline())),
         }
@@ -258,8 +275,4 @@ impl ConnectorInstance {
         }
         Ok(())
     }
-}
-
-fn ticks(d: Duration) -> u64 {
-    (d.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
 }

@@ -12,13 +12,17 @@ use anyhow::{Context, Result, bail};
 use wasmtime::Engine;
 use wasmtime_wasi_http::RequestOptions;
 
-use crate::bindings::{ConnectorError, CredentialKind, Manifest, MappingSpec, RuleSource};
-use crate::config::{Config, Mode};
+use crate::bindings::{
+    ConnectorError, CredentialKind, Manifest, MappingRule, MappingSpec, RuleSource, Value,
+    ValueType,
+};
+use crate::config::{Config, Mode, ROLE_TARGET};
 use crate::credentials::{Bearer, OAuthRefresher, Secret, SecretSource};
 use crate::engine::{LoadedComponent, default_cache_dir, load_component, new_engine};
 use crate::instance::ConnectorInstance;
 use crate::sandbox::policy::{Allowlist, Target};
 use crate::sandbox::{AddressPolicy, Limits, OutboundPolicy, Route};
+use crate::term::outln;
 
 pub struct Integration {
     pub config: Config,
@@ -28,6 +32,10 @@ pub struct Integration {
     pub spec: MappingSpec,
     pub policy: Arc<OutboundPolicy>,
     pub limits: Limits,
+    /// Which origin holds the credential; hosts refused or given nothing.
+    pub policy_report: PolicyReport,
+    /// The options every fetch carries (checked against the manifest).
+    pub fetch_options: Vec<(String, Value)>,
     /// `None` only when the draft check was skipped (`describe`).
     pub oomnitza_token: Option<Secret>,
 }
@@ -55,9 +63,12 @@ pub async fn load_manifest(config: &Config) -> Result<(Engine, LoadedComponent, 
 }
 
 fn limits(config: &Config) -> Limits {
+    let l = &config.limits;
     Limits {
-        call_timeout: Duration::from_secs(config.limits.call_timeout_secs),
-        max_memory_bytes: config.limits.max_memory_mib << 20,
+        call_timeout: Duration::from_secs(l.call_timeout_secs),
+        max_memory_bytes: l.max_memory_mib << 20,
+        max_host_resources: l.max_host_resources as usize,
+        max_header_bytes: (l.max_header_kib as usize) << 10,
     }
 }
 
@@ -66,10 +77,8 @@ impl Integration {
     /// for commands that never talk to Oomnitza.
     pub async fn prepare(config: Config) -> Result<Integration> {
         let (engine, component, manifest) = load_manifest(&config).await?;
-        let spec = match &config.mapping {
-            Some(m) => m.to_spec()?,
-            None => manifest.default_mapping.clone(),
-        };
+        let spec = effective_spec(&config, &manifest)?;
+        let fetch_options = fetch_options(&config, &manifest)?;
         let mut missing = launch_gaps(&config, &manifest, &spec);
 
         let dropbox_bearer = dropbox_bearer(&config, &mut missing);
@@ -86,10 +95,14 @@ impl Integration {
                 missing.join("\n  - ")
             );
         }
-        let policy = build_policy(&config, &manifest, dropbox_bearer)?;
+        let (policy, policy_report) = build_policy(&config, &manifest, dropbox_bearer)?;
+        for w in &policy_report.warnings {
+            tracing::warn!("{w}");
+        }
         let limits = limits(&config);
 
-        // A spec the connector rejects fails here, before any HTTP call.
+        // A spec the connector rejects fails here, before any HTTP call
+        // (map-records runs with HTTP denied, as describe does).
         let mut inst = ConnectorInstance::new(&component, policy.clone(), limits).await?;
         inst.describe().await?;
         if let Err(e) = inst.map(&spec, &[]).await? {
@@ -103,8 +116,17 @@ impl Integration {
             spec,
             policy,
             limits,
+            policy_report,
+            fetch_options,
             oomnitza_token,
         })
+    }
+
+    /// Whether running `action` needs the operator's confirmation: always,
+    /// unless the operator's `[actions] safe` lists it. What the component
+    /// declares (`destructive`) never lowers this.
+    pub fn needs_confirmation(&self, action: &str) -> bool {
+        !self.config.actions.safe.iter().any(|a| a == action)
     }
 
     /// A fresh sandboxed instance of the connector.
@@ -114,6 +136,85 @@ impl Integration {
         inst.describe().await?;
         Ok(inst)
     }
+}
+
+/// The mapping a run uses: the operator's, or the connector's smart
+/// mapping without whatever role it proposes; then the operator's
+/// `oomnitza.role`, if given. A component never chooses who becomes what
+/// in Oomnitza.
+pub fn effective_spec(config: &Config, manifest: &Manifest) -> Result<MappingSpec> {
+    let mut spec = match &config.mapping {
+        Some(m) => m.to_spec()?,
+        None => {
+            let mut spec = manifest.default_mapping.clone();
+            spec.rules.retain(|r| r.target != ROLE_TARGET);
+            spec
+        }
+    };
+    if let Some(role) = config.oomnitza.role {
+        spec.rules.push(MappingRule {
+            target: ROLE_TARGET.into(),
+            source: RuleSource::Constant(Value::Integer(role)),
+            transforms: vec![],
+            required: false,
+        });
+    }
+    Ok(spec)
+}
+
+/// The options every fetch carries: `include_removed`, then
+/// `dropbox.options`, each checked against the manifest's declared fetch
+/// options (name and type). An undeclared option is an error, not ignored.
+pub fn fetch_options(config: &Config, manifest: &Manifest) -> Result<Vec<(String, Value)>> {
+    let declared = |name: &str| manifest.fetch_options.iter().find(|p| p.name == name);
+    let mut out = Vec::new();
+    if declared("include_removed").is_some() {
+        out.push((
+            "include_removed".to_string(),
+            Value::Boolean(config.dropbox.include_removed),
+        ));
+    } else if config.dropbox.include_removed {
+        bail!(
+            "dropbox.include_removed: connector `{}` declares no such fetch option",
+            manifest.name
+        );
+    }
+    for (name, v) in &config.dropbox.options {
+        let Some(p) = declared(name) else {
+            let names: Vec<&str> = manifest
+                .fetch_options
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
+            bail!(
+                "dropbox.options.{name}: connector `{}` declares no such fetch option (it declares: {})",
+                manifest.name,
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            );
+        };
+        let value =
+            crate::config::toml_to_value(v).with_context(|| format!("dropbox.options.{name}"))?;
+        let fits = matches!(
+            (&value, p.type_),
+            (Value::Text(_), ValueType::Text)
+                | (Value::Boolean(_), ValueType::Boolean)
+                | (Value::Integer(_), ValueType::Integer)
+                | (Value::Timestamp(_) | Value::Text(_), ValueType::Timestamp)
+                | (Value::TextList(_), ValueType::TextList)
+        );
+        if !fits {
+            bail!(
+                "dropbox.options.{name}: the connector expects a {:?} value",
+                p.type_
+            );
+        }
+        out.push((name.clone(), value));
+    }
+    Ok(out)
 }
 
 /// Loads one secret, or notes why it is missing.
@@ -200,8 +301,10 @@ pub fn launch_gaps(config: &Config, manifest: &Manifest, spec: &MappingSpec) -> 
     if !from_email("EMAIL") {
         missing.push("mapping: Email must be mapped to EMAIL".into());
     }
-    if !spec.rules.iter().any(|r| r.target == "PERMISSIONS_ID") {
-        missing.push("mapping: a role (a rule for PERMISSIONS_ID) is required".into());
+    if !spec.rules.iter().any(|r| r.target == ROLE_TARGET) {
+        missing.push(format!(
+            "mapping: choose the Oomnitza role synced users get: oomnitza.role = <role id> (or a [[mapping.rules]] for {ROLE_TARGET}); the connector's smart mapping does not choose one"
+        ));
     }
     if spec.sync_key.is_empty() {
         missing.push("mapping: a sync key is required (e.g. sync_key = [\"EMAIL\"])".into());
@@ -234,14 +337,28 @@ pub fn launch_gaps(config: &Config, manifest: &Manifest, spec: &MappingSpec) -> 
 /// Source fields whose values identify one member.
 const UNIQUE_SOURCE_FIELDS: [&str; 4] = ["email", "team_member_id", "account_id", "external_id"];
 
-/// The sandbox policy: declared origins ∩ operator allowlist, the route of
-/// each declared origin to its configured URL, and the bearer token bound
-/// to the origin that needs it.
+/// What the operator should see about the sandbox: which origin holds the
+/// credential, and every manifest host that is refused or gets nothing.
+/// `validate` prints it; a sync logs the warnings.
+#[derive(Debug, Default, Clone)]
+pub struct PolicyReport {
+    /// `credential dropbox.token → https://api.dropboxapi.com (served at …)`.
+    pub binding: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The sandbox policy. The operator decides everything: the allowlist is
+/// the manifest's hosts ∩ `sandbox.allow` (all of them when unset, with a
+/// warning); the credential goes to exactly one origin, `dropbox.origin`
+/// or else the first accepted host that asks for one, and only over https
+/// (or to a loopback address the operator names). What the manifest says
+/// about credentials never widens that: a second host asking for the
+/// token gets none.
 fn build_policy(
     config: &Config,
     manifest: &Manifest,
     dropbox_bearer: Option<Bearer>,
-) -> Result<Arc<OutboundPolicy>> {
+) -> Result<(Arc<OutboundPolicy>, PolicyReport)> {
     let declared_entries: Vec<&str> = manifest.hosts.iter().map(|h| h.origin.as_str()).collect();
     let declared = Allowlist::parse(&declared_entries)
         .context("the component's manifest declares an invalid host")?;
@@ -250,21 +367,76 @@ fn build_policy(
         None => declared.clone(),
     };
     let allowed = declared.intersect(&operator);
+    let mut report = PolicyReport::default();
 
-    let mut routes = Vec::new();
-    let mut bearer = Vec::new();
-    for (i, host) in manifest.hosts.iter().enumerate() {
+    let mut hosts = Vec::new();
+    for host in &manifest.hosts {
         let origin_url: http::Uri = host
             .origin
             .parse()
             .with_context(|| format!("manifest host {:?} is not a URL", host.origin))?;
         let origin = Target::from_uri(&origin_url)
             .with_context(|| format!("manifest host {:?} is not an origin", host.origin))?;
-        // `dropbox.url` says where the connector's API origin (its first
-        // declared host) is served: a proxy, or a fake in tests.
-        if i == 0
-            && let Some(url) = &config.dropbox.url
+        let accepted = allowed.allows(&origin);
+        if !accepted {
+            report.warnings.push(format!(
+                "the component declares {} ({}), which sandbox.allow does not include: its requests will be refused",
+                host.origin, host.purpose
+            ));
+        }
+        hosts.push((host, origin, accepted));
+    }
+    if config.sandbox.allow.is_none() && !hosts.is_empty() {
+        report.warnings.push(format!(
+            "sandbox.allow is not set, so every host the component declares is accepted ({}); list the ones you accept in sandbox.allow",
+            declared_entries.join(", ")
+        ));
+    }
+
+    // The one origin the credential is bound to.
+    let bound: Option<Target> = match &config.dropbox.origin {
+        Some(o) => {
+            let t = o
+                .parse::<http::Uri>()
+                .ok()
+                .as_ref()
+                .and_then(Target::from_uri)
+                .with_context(|| format!("dropbox.origin = {o:?} is not an origin"))?;
+            if !hosts.iter().any(|(_, origin, ok)| *ok && *origin == t) {
+                bail!(
+                    "dropbox.origin = {o:?} is not a host the component declares and the sandbox accepts (declared: {})",
+                    declared_entries.join(", ")
+                );
+            }
+            Some(t)
+        }
+        None => match hosts
+            .iter()
+            .find(|(h, _, ok)| *ok && h.credential != CredentialKind::None)
         {
+            // By default only https: a component must not get the token
+            // sent in clear (even to loopback) by declaring an http origin
+            // first. A loopback http origin is the operator's to name.
+            Some((_, t, _)) if t.scheme == "https" => Some(t.clone()),
+            Some((h, _, _)) => bail!(
+                "the credential would go to {}, the first host the component declares, which is not https; bind it explicitly with dropbox.origin = \"https://…\" (or name a loopback http origin there for local tests)",
+                h.origin
+            ),
+            None => None,
+        },
+    };
+
+    let mut routes = Vec::new();
+    if let Some(url) = &config.dropbox.url {
+        // `dropbox.url` says where the bound origin (or, with no credential,
+        // the first accepted host) is served: a proxy, or a fake in tests.
+        let routed = bound.clone().or_else(|| {
+            hosts
+                .iter()
+                .find(|(_, _, ok)| *ok)
+                .map(|(_, t, _)| t.clone())
+        });
+        if let Some(origin) = routed {
             let up: http::Uri = url
                 .parse()
                 .with_context(|| format!("dropbox.url = {url:?}"))?;
@@ -273,19 +445,43 @@ fn build_policy(
                 bail!("dropbox.url = {url:?}: expected http(s)://host[:port]");
             };
             routes.push(Route {
-                origin: origin.clone(),
+                origin,
                 upstream: scheme,
                 upstream_authority: authority,
             });
         }
-        if host.credential == CredentialKind::Oauth2Bearer
-            && let Some(t) = &dropbox_bearer
-        {
-            bearer.push((origin, t.clone()));
+    }
+
+    let mut bearer = Vec::new();
+    if let Some(origin) = &bound {
+        let key = if config.dropbox.oauth.is_some() {
+            "dropbox.oauth"
+        } else {
+            "dropbox.token"
+        };
+        let served = match &config.dropbox.url {
+            Some(u) => format!(" (served at {u})"),
+            None => String::new(),
+        };
+        report.binding = Some(format!(
+            "credential {key} → {}{served}",
+            origin_text(origin)
+        ));
+        for (h, t, ok) in &hosts {
+            if *ok && t != origin && h.credential != CredentialKind::None {
+                report.warnings.push(format!(
+                    "the component asks for a credential at {} too; it gets none (the credential is bound to {} only)",
+                    h.origin,
+                    origin_text(origin)
+                ));
+            }
+        }
+        if let Some(t) = dropbox_bearer {
+            bearer.push((origin.clone(), t));
         }
     }
     let l = &config.limits;
-    Ok(Arc::new(OutboundPolicy {
+    let policy = OutboundPolicy {
         routes,
         bearer,
         addresses: AddressPolicy {
@@ -296,15 +492,33 @@ fn build_policy(
         max_response_bytes: l.max_response_mib << 20,
         max_requests_per_call: l.max_requests_per_call,
         max_concurrent_requests: l.max_concurrent_requests,
+        max_refused_requests: l.max_refused_requests,
         timeouts: RequestOptions {
-            connect_timeout: Some(Duration::from_secs(config.limits.connect_timeout_secs)),
-            first_byte_timeout: Some(Duration::from_secs(config.limits.first_byte_timeout_secs)),
-            between_bytes_timeout: Some(Duration::from_secs(
-                config.limits.between_bytes_timeout_secs,
-            )),
+            connect_timeout: Some(Duration::from_secs(l.connect_timeout_secs)),
+            first_byte_timeout: Some(Duration::from_secs(l.first_byte_timeout_secs)),
+            between_bytes_timeout: Some(Duration::from_secs(l.between_bytes_timeout_secs)),
         },
         ..OutboundPolicy::new(allowed)
-    }))
+    };
+    Ok((Arc::new(policy), report))
+}
+
+/// An origin as an operator writes it (`https://api.dropboxapi.com`).
+fn origin_text(t: &Target) -> String {
+    let default = match t.scheme.as_str() {
+        "https" => 443,
+        _ => 80,
+    };
+    let host = if t.host.contains(':') {
+        format!("[{}]", t.host)
+    } else {
+        t.host.clone()
+    };
+    if t.port == default {
+        format!("{}://{host}", t.scheme)
+    } else {
+        format!("{}://{host}:{}", t.scheme, t.port)
+    }
 }
 
 /// A connector error as one line for people.
@@ -345,7 +559,7 @@ pub async fn check_credentials(integration: &Integration) -> bool {
             kind: crate::bindings::RecordKind::Users,
             cursor: None,
             page_size: 1,
-            options: vec![],
+            options: integration.fetch_options.clone(),
             sync_time: crate::clock::now(),
             read_ahead: false,
         };
@@ -358,10 +572,10 @@ pub async fn check_credentials(integration: &Integration) -> bool {
         }
     };
     match dropbox.await {
-        Ok(()) => println!("dropbox:  OK (the vendor accepted the credential)"),
+        Ok(()) => outln!("dropbox:  OK (the vendor accepted the credential)"),
         Err(e) => {
             ok = false;
-            println!("dropbox:  FAILED: {e:#}");
+            outln!("dropbox:  FAILED: {e:#}");
         }
     }
     let oomnitza = match &integration.oomnitza_token {
@@ -374,11 +588,167 @@ pub async fn check_credentials(integration: &Integration) -> bool {
         None => Err("no token configured".into()),
     };
     match oomnitza {
-        Ok(()) => println!("oomnitza: OK (the API token is accepted)"),
+        Ok(()) => outln!("oomnitza: OK (the API token is accepted)"),
         Err(e) => {
             ok = false;
-            println!("oomnitza: FAILED: {e}");
+            outln!("oomnitza: FAILED: {e}");
         }
     }
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::HostRequirement;
+
+    const CONFIG: &str = r#"
+[integration]
+name = "t"
+[component]
+path = "c.wasm"
+[dropbox]
+token = { env = "T" }
+[oomnitza]
+url = "https://acme.oomnitza.com"
+"#;
+
+    fn manifest(hosts: &[(&str, CredentialKind)]) -> Manifest {
+        Manifest {
+            name: "m".into(),
+            display_name: "M".into(),
+            version: "1".into(),
+            record_kinds: vec![],
+            fields: vec![],
+            default_mapping: MappingSpec {
+                rules: vec![],
+                filters: vec![],
+                sync_key: vec![],
+            },
+            hosts: hosts
+                .iter()
+                .map(|(o, c)| HostRequirement {
+                    origin: (*o).into(),
+                    credential: *c,
+                    scopes: vec![],
+                    purpose: "p".into(),
+                })
+                .collect(),
+            fetch_options: vec![],
+            actions: vec![],
+            max_page_size: 1000,
+        }
+    }
+
+    fn bound(config: &str, hosts: &[(&str, CredentialKind)]) -> Result<Vec<String>> {
+        let config = Config::parse(config)?;
+        let bearer = Bearer::Static(Secret::new("tok".into()));
+        let (policy, _) = build_policy(&config, &manifest(hosts), Some(bearer))?;
+        Ok(policy.bearer.iter().map(|(t, _)| t.to_string()).collect())
+    }
+
+    use CredentialKind::{None as NoCred, Oauth2Bearer as Bearer2};
+
+    #[test]
+    fn the_credential_goes_to_one_origin_only() {
+        let got = bound(
+            CONFIG,
+            &[
+                ("https://api.vendor.com", Bearer2),
+                ("https://collector.example.com", Bearer2),
+            ],
+        )
+        .unwrap();
+        assert_eq!(got, ["https://api.vendor.com:443"]);
+    }
+
+    #[test]
+    fn a_host_asking_for_nothing_is_skipped_by_the_default() {
+        let got = bound(
+            CONFIG,
+            &[
+                ("https://cdn.vendor.com", NoCred),
+                ("https://api.vendor.com", Bearer2),
+            ],
+        )
+        .unwrap();
+        assert_eq!(got, ["https://api.vendor.com:443"]);
+    }
+
+    #[test]
+    fn a_plain_http_first_host_is_never_bound_by_default() {
+        for origin in ["http://collector.example.com", "http://127.0.0.1:9"] {
+            let err = bound(
+                CONFIG,
+                &[(origin, Bearer2), ("https://api.vendor.com", Bearer2)],
+            )
+            .unwrap_err();
+            assert!(format!("{err:#}").contains("dropbox.origin"), "{err:#}");
+        }
+    }
+
+    #[test]
+    fn the_operators_allowlist_decides_what_is_accepted() {
+        let config = format!("{CONFIG}[sandbox]\nallow = [\"https://api.vendor.com\"]\n");
+        let got = bound(
+            &config,
+            &[
+                ("https://collector.example.com", Bearer2),
+                ("https://api.vendor.com", Bearer2),
+            ],
+        )
+        .unwrap();
+        assert_eq!(got, ["https://api.vendor.com:443"]);
+    }
+
+    #[test]
+    fn an_explicit_loopback_origin_is_the_operators_opt_in() {
+        let config = CONFIG.replace(
+            "[dropbox]\n",
+            "[dropbox]\norigin = \"http://127.0.0.1:4011\"\n",
+        );
+        let got = bound(
+            &config,
+            &[
+                ("https://api.vendor.com", Bearer2),
+                ("http://127.0.0.1:4011", Bearer2),
+            ],
+        )
+        .unwrap();
+        assert_eq!(got, ["http://127.0.0.1:4011"]);
+        let config = CONFIG.replace("[dropbox]\n", "[dropbox]\norigin = \"http://10.0.0.5\"\n");
+        let err = Config::parse(&config).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("only sent over https"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_smart_mapping_never_chooses_the_role() {
+        let mut m = manifest(&[]);
+        m.default_mapping.rules.push(MappingRule {
+            target: ROLE_TARGET.into(),
+            source: RuleSource::Constant(Value::Text("Admin".into())),
+            transforms: vec![],
+            required: false,
+        });
+        let spec = effective_spec(&Config::parse(CONFIG).unwrap(), &m).unwrap();
+        assert!(spec.rules.iter().all(|r| r.target != ROLE_TARGET));
+        let config = CONFIG.replace(
+            "url = \"https://acme.oomnitza.com\"",
+            "url = \"https://acme.oomnitza.com\"\nrole = 25",
+        );
+        let spec = effective_spec(&Config::parse(&config).unwrap(), &m).unwrap();
+        let roles: Vec<_> = spec
+            .rules
+            .iter()
+            .filter(|r| r.target == ROLE_TARGET)
+            .collect();
+        assert_eq!(roles.len(), 1);
+        assert!(matches!(
+            roles[0].source,
+            RuleSource::Constant(Value::Integer(25))
+        ));
+    }
 }

@@ -11,6 +11,10 @@
 //!
 //! [`cli`] is the command line; [`demo`] wires the bundled fakes to a sync.
 
+// Every line the binary prints goes through `term::outln!`/`errln!`, which
+// escape control characters a component may have put in its strings.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod bindings;
 pub mod cli;
 pub mod clock;
@@ -26,4 +30,5 @@ pub mod sandbox;
 pub mod schedule;
 pub mod state;
 pub mod sync;
+pub mod term;
 pub mod workflow;

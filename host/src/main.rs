@@ -13,14 +13,16 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            oomnitza_connect::term::emit_err(&format!(
+                "error: cannot start the async runtime: {e}"
+            ));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(oomnitza_connect::cli::run(args)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            oomnitza_connect::term::emit_err(&format!("error: {e:#}"));
             ExitCode::FAILURE
         }
     }

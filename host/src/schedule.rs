@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Result, anyhow};
 
 use crate::config::{Config, Schedule, ScheduleKind};
+use crate::term::errln;
 
 const DAY: i64 = 86_400;
 
@@ -114,7 +115,7 @@ pub async fn serve(
                         ..Default::default()
                     };
                     match crate::sync::run(&integration, &opts).await {
-                        Ok(report) => eprintln!("{}", report.render()),
+                        Ok(report) => errln!("{}", report.render()),
                         Err(e) => tracing::error!("sync did not start: {e:#}"),
                     }
                 }

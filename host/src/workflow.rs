@@ -20,6 +20,7 @@ use crate::bindings::{ActionInfo, ActionStatus, UserRef, Value, ValueType};
 use crate::integration::{Integration, describe_error};
 use crate::oomnitza::OomnitzaClient;
 use crate::state::{AuditEntry, Outcome, StateDb};
+use crate::term::{errput, outln};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -192,6 +193,8 @@ pub struct PlannedStep {
     pub user: String,
     pub action: String,
     pub params: Vec<(String, Value)>,
+    /// Asks before running: the host's judgement (every action not listed
+    /// in `[actions] safe`), never the component's `destructive` flag.
     pub destructive: bool,
     /// Completed by an earlier run: skipped.
     pub already_done: bool,
@@ -358,7 +361,7 @@ pub async fn plan_workflow(
                 user: email.clone(),
                 action: step.action.clone(),
                 params,
-                destructive: info.destructive,
+                destructive: integration.needs_confirmation(&step.action),
                 already_done: db.step_completed(&workflow.name, i as u32, &email)?,
                 problem,
             });
@@ -382,7 +385,7 @@ pub fn plan_action(
         user: user.to_string(),
         action: action.to_string(),
         params,
-        destructive: info.destructive,
+        destructive: integration.needs_confirmation(action),
         already_done: false,
         problem: None,
     }])
@@ -394,7 +397,7 @@ pub fn print_plan(title: &str, plan: &[PlannedStep], out: &mut impl Write) -> Re
         let note = match (&p.problem, p.already_done) {
             (Some(e), _) => format!("   (cannot run: {e})"),
             (None, true) => "   (already done: skipped)".to_string(),
-            _ if p.destructive => "   (destructive)".to_string(),
+            _ if p.destructive => "   (needs confirmation)".to_string(),
             _ => String::new(),
         };
         writeln!(
@@ -408,7 +411,8 @@ pub fn print_plan(title: &str, plan: &[PlannedStep], out: &mut impl Write) -> Re
     Ok(())
 }
 
-/// Asks before destructive steps; `--yes` answers for the operator.
+/// Asks before steps that need confirmation; `--yes` answers for the
+/// operator.
 pub fn confirm(plan: &[PlannedStep], yes: bool) -> Result<bool> {
     let destructive = plan
         .iter()
@@ -419,10 +423,10 @@ pub fn confirm(plan: &[PlannedStep], yes: bool) -> Result<bool> {
     }
     if !std::io::stdin().is_terminal() {
         bail!(
-            "{destructive} destructive step(s) need confirmation: run on a terminal, or pass --yes"
+            "{destructive} step(s) need confirmation (actions not listed in [actions] safe): run on a terminal, or pass --yes"
         );
     }
-    eprint!("Run {destructive} destructive step(s)? [y/N] ");
+    errput!("Run {destructive} step(s) that need confirmation? [y/N] ");
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
@@ -486,7 +490,7 @@ pub async fn execute(
                 failed_users.push(&p.user);
             }
         }
-        println!(
+        outln!(
             "  {:<36} {:<18} {:<9} {detail}",
             p.user,
             p.action,

@@ -45,14 +45,14 @@ fn missing_credentials_keep_the_integration_in_draft() {
 #[test]
 fn a_mapping_without_role_email_or_unique_key_is_a_draft() {
     let mut world = World::new(1);
-    world.append(
+    world.edit("\nrole = 25", "\n# no role chosen").append(
         "\n[mapping]\nsync_key = [\"FIRST_NAME\"]\n[[mapping.rules]]\ntarget = \"FIRST_NAME\"\nfield = \"given_name\"\n",
     );
     let run = world.run(&["validate"]);
     run.assert_fails_with("draft")
         .assert_fails_with("Email must be mapped to USER")
         .assert_fails_with("Email must be mapped to EMAIL")
-        .assert_fails_with("a role")
+        .assert_fails_with("choose the Oomnitza role")
         .assert_fails_with("sync key FIRST_NAME");
 }
 
@@ -103,7 +103,100 @@ fn a_file_that_is_not_a_component_is_refused() {
     world.edit(comp.to_str().unwrap(), bogus.to_str().unwrap());
     world
         .run(&["validate"])
-        .assert_fails_with("not a valid WebAssembly component");
+        .assert_fails_with("not a valid WebAssembly component")
+        // The component is named, not the compiled-cache file.
+        .assert_fails_with("bogus.wasm");
+}
+
+#[test]
+fn a_device_as_component_is_refused_unread() {
+    let mut world = World::new(1);
+    let comp = crate::support::component();
+    world.edit(comp.to_str().unwrap(), "/dev/zero");
+    world
+        .run(&["validate"])
+        .assert_fails_with("/dev/zero is not a regular file");
+}
+
+/// Errors about a secret's place never repeat its value.
+#[test]
+fn secrets_are_never_echoed_in_config_errors() {
+    const INLINE: &str = "sl.INLINE-SECRET-do-not-print";
+    let inline = "token = { file = \"secrets.toml\", key = \"dropbox_token\" }";
+    let mut world = World::new(1);
+    world.edit(inline, &format!("token = \"{INLINE}\""));
+    let run = world.run(&["validate"]);
+    run.assert_fails_with(
+        "use { env = \"VARIABLE\" } or { file = \"secrets.toml\", key = \"name\" }",
+    )
+    .assert_fails_with("[dropbox] token");
+    assert!(!run.stderr.contains(INLINE), "{}", run.stderr);
+
+    // A syntax error on the secret's own line.
+    let mut world = World::new(1);
+    world.edit(inline, &format!("token = \"{INLINE}"));
+    let run = world.run(&["validate"]);
+    run.assert_fails_with("line");
+    assert!(!run.stderr.contains("INLINE-SECRET"), "{}", run.stderr);
+
+    // An unquoted number in the secrets file.
+    let world = World::new(1);
+    let secrets = world.dir.path().join("secrets.toml");
+    let text = std::fs::read_to_string(&secrets).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.starts_with("dropbox_token"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(
+        &secrets,
+        format!("{kept}dropbox_token = 98765432123456789\n"),
+    )
+    .unwrap();
+    let run = world.run(&["validate"]);
+    run.assert_fails_with("key `dropbox_token` (line")
+        .assert_fails_with("must be a quoted string");
+    assert!(!run.stderr.contains("98765432123456789"), "{}", run.stderr);
+}
+
+#[test]
+fn limits_outside_their_range_are_named() {
+    for (line, want) in [
+        (
+            "call_timeout_secs = 922337203685477581",
+            "limits.call_timeout_secs = 922337203685477581: must be between 1 and 3600",
+        ),
+        (
+            "max_memory_mib = 17592186044416",
+            "limits.max_memory_mib = 17592186044416: must be between 1 and 4096",
+        ),
+        (
+            "max_host_resources = 1",
+            "limits.max_host_resources = 1: must be between 16",
+        ),
+        (
+            "max_requests_per_call = 0",
+            "limits.max_requests_per_call = 0",
+        ),
+    ] {
+        let mut world = World::new(1);
+        world.append(&format!("\n[limits]\n{line}\n"));
+        world.run(&["validate"]).assert_fails_with(want);
+    }
+}
+
+#[test]
+fn a_plain_http_vendor_url_off_loopback_is_refused() {
+    let mut world = World::new(1);
+    let url = world.dropbox.url();
+    world.edit(
+        &format!("url = \"{url}\""),
+        "url = \"http://proxy.example.com:8080\"",
+    );
+    world
+        .run(&["validate"])
+        .assert_fails_with("dropbox.url")
+        .assert_fails_with("only sent over https");
 }
 
 #[test]

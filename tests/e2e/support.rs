@@ -101,6 +101,11 @@ impl World {
             );
             text = text.replacen(from.as_str(), to, 1);
         }
+        // A [mapping] that chooses the role itself replaces the demo's
+        // `oomnitza.role` (the host refuses a role given twice).
+        if self.extra.contains("target = \"PERMISSIONS_ID\"") {
+            text = text.replacen("\nrole = 25 ", "\n# role chosen in [mapping] ", 1);
+        }
         text.push_str(&self.extra);
         let path = self.config_path();
         std::fs::write(&path, text).expect("write config");

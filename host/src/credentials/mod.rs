@@ -43,14 +43,78 @@ impl fmt::Display for Secret {
     }
 }
 
-/// Where a credential is read from, as written in the config file.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(untagged, deny_unknown_fields)]
+/// Where a credential is read from, as written in the config file. A
+/// secret written inline is refused, and the error never repeats it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
     /// `{ env = "DROPBOX_TOKEN" }`
     Env { env: String },
     /// `{ file = "secrets.toml", key = "dropbox_token" }`
     File { file: PathBuf, key: String },
+}
+
+/// What an inline value gets told instead of its own value back.
+const INLINE_SECRET: &str = "a secret cannot be written in the config file: use { env = \"VARIABLE\" } or { file = \"secrets.toml\", key = \"name\" } (the value is not shown)";
+
+impl<'de> Deserialize<'de> for SecretSource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SecretSource;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("{ env = \"VARIABLE\" } or { file = \"secrets.toml\", key = \"name\" }")
+            }
+            // Every scalar is an inline secret: refuse it without echoing.
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<SecretSource, E> {
+                Err(E::custom(INLINE_SECRET))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<SecretSource, E> {
+                Err(E::custom(INLINE_SECRET))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<SecretSource, E> {
+                Err(E::custom(INLINE_SECRET))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<SecretSource, E> {
+                Err(E::custom(INLINE_SECRET))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<SecretSource, E> {
+                Err(E::custom(INLINE_SECRET))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                _: A,
+            ) -> Result<SecretSource, A::Error> {
+                Err(serde::de::Error::custom(INLINE_SECRET))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SecretSource, A::Error> {
+                use serde::de::Error;
+                let (mut env, mut file, mut key) = (None, None, None);
+                while let Some(k) = map.next_key::<String>()? {
+                    match k.as_str() {
+                        "env" => env = Some(map.next_value::<String>()?),
+                        "file" => file = Some(map.next_value::<PathBuf>()?),
+                        "key" => key = Some(map.next_value::<String>()?),
+                        other => {
+                            return Err(A::Error::custom(format!(
+                                "unknown key `{other}`: expected {{ env = \"VARIABLE\" }} or {{ file = \"secrets.toml\", key = \"name\" }}"
+                            )));
+                        }
+                    }
+                }
+                match (env, file, key) {
+                    (Some(env), None, None) => Ok(SecretSource::Env { env }),
+                    (None, Some(file), Some(key)) => Ok(SecretSource::File { file, key }),
+                    _ => Err(A::Error::custom(
+                        "expected { env = \"VARIABLE\" } or { file = \"secrets.toml\", key = \"name\" }",
+                    )),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl fmt::Display for SecretSource {
@@ -115,17 +179,39 @@ fn read_secrets_file(path: &Path) -> Result<BTreeMap<String, Zeroizing<String>>,
                 source,
             })?,
         );
-    let table: BTreeMap<String, String> =
-        toml::from_str(&text).map_err(|e| CredentialError::Parse {
-            path: path.to_path_buf(),
-            // toml's message quotes the offending line, which may hold a
-            // secret: keep only its first line (the location and kind).
-            message: e.message().lines().next().unwrap_or("").to_string(),
-        })?;
-    Ok(table
-        .into_iter()
-        .map(|(k, v)| (k, Zeroizing::new(v)))
-        .collect())
+    // toml's errors quote the offending line or value, which may be a
+    // secret: say only where, and what shape was expected.
+    let table: toml::Table = toml::from_str(&text).map_err(|e| CredentialError::Parse {
+        path: path.to_path_buf(),
+        message: format!(
+            "{}: expected `key = \"value\"` lines",
+            crate::config::toml_location(&text, e.span())
+        ),
+    })?;
+    let mut out = BTreeMap::new();
+    for (k, v) in table {
+        match v {
+            toml::Value::String(v) => {
+                out.insert(k, Zeroizing::new(v));
+            }
+            other => {
+                let line = text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with(k.as_str()))
+                    .map_or(String::new(), |i| format!(" (line {})", i + 1));
+                let kind = other.type_str();
+                // The value itself is dropped unseen (and is not zeroized:
+                // toml owns it; it was never a usable secret).
+                return Err(CredentialError::Parse {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "key `{k}`{line} must be a quoted string, found a {kind} (the value is not shown); write {k} = \"…\""
+                    ),
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(unix)]

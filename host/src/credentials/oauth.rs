@@ -52,7 +52,14 @@ struct TokenState {
     token: Option<Secret>,
     expires_at: Instant,
     generation: u64,
+    /// When a 401 last made us refresh (see [`MIN_FORCED_REFRESH_INTERVAL`]).
+    forced_at: Option<Instant>,
 }
+
+/// The shortest time between two refreshes forced by a 401. An answer that
+/// says "expired" cannot make the host hammer the token endpoint (or hand
+/// out a new access token per request).
+pub const MIN_FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 pub struct OAuthRefresher {
     token_url: String,
@@ -97,6 +104,7 @@ impl OAuthRefresher {
                 token: None,
                 expires_at: Instant::now(),
                 generation: 0,
+                forced_at: None,
             }),
             fatal: Mutex::new(None),
             refreshes: Default::default(),
@@ -125,12 +133,30 @@ impl OAuthRefresher {
     }
 
     /// Called after the vendor said token `generation` expired: refreshes
-    /// unless another caller already did.
-    pub async fn refresh_after(&self, generation: u64) -> Result<(Secret, u64), OAuthError> {
+    /// unless another caller already did. `None` when a forced refresh
+    /// happened less than [`MIN_FORCED_REFRESH_INTERVAL`] ago: the caller
+    /// passes the 401 on instead of retrying.
+    pub async fn refresh_after(
+        &self,
+        generation: u64,
+    ) -> Result<Option<(Secret, u64)>, OAuthError> {
         let mut state = self.state.lock().await;
         match &state.token {
-            Some(t) if state.generation != generation => Ok((t.clone(), state.generation)),
-            _ => self.refresh_locked(&mut state).await,
+            Some(t) if state.generation != generation => Ok(Some((t.clone(), state.generation))),
+            _ if state
+                .forced_at
+                .is_some_and(|at| at.elapsed() < MIN_FORCED_REFRESH_INTERVAL) =>
+            {
+                tracing::warn!(
+                    "the vendor said the access token expired again within {} s of a refresh; not refreshing",
+                    MIN_FORCED_REFRESH_INTERVAL.as_secs()
+                );
+                Ok(None)
+            }
+            _ => {
+                state.forced_at = Some(Instant::now());
+                self.refresh_locked(&mut state).await.map(Some)
+            }
         }
     }
 

@@ -11,7 +11,7 @@
 //!    set nor read `Authorization`, `Cookie`, `Proxy-Authorization` or
 //!    `Authorization2`: they are forbidden headers for the guest.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use wasmtime_wasi_http::{
     WasiHttpHooks,
 };
 
+use super::budget::CallBudget;
 use super::net::AddressPolicy;
 use super::policy::{Allowlist, Target, redact_url};
 use super::send::{SendError, send};
@@ -58,12 +59,14 @@ pub struct OutboundStats {
 }
 
 impl OutboundStats {
-    fn refused(&self, why: String) {
-        self.denied.fetch_add(1, Ordering::Relaxed);
+    /// Records a refusal; returns how many this run has had.
+    fn refused(&self, why: String) -> u64 {
+        let n = self.denied.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::warn!("sandbox refused outgoing request to {why}");
         if let Ok(mut l) = self.last_refusal.lock() {
             *l = Some(why);
         }
+        n
     }
 
     /// Why the latest request was refused.
@@ -87,6 +90,8 @@ pub struct OutboundPolicy {
     pub max_response_bytes: u64,
     pub max_requests_per_call: u32,
     pub max_concurrent_requests: u32,
+    /// Refused requests a run may have before it fails.
+    pub max_refused_requests: u32,
     pub stats: Arc<OutboundStats>,
 }
 
@@ -104,6 +109,7 @@ impl OutboundPolicy {
             max_response_bytes: 64 << 20,
             max_requests_per_call: 100,
             max_concurrent_requests: 8,
+            max_refused_requests: 0,
             stats: Default::default(),
         }
     }
@@ -117,52 +123,26 @@ impl OutboundPolicy {
         }
     }
 
+    /// Refuses one request: logged and counted, and past
+    /// `max_refused_requests` in this run, a breach that ends the call (so
+    /// the run fails instead of exiting 0 with requests refused).
+    pub(crate) fn refuse(&self, budget: &CallBudget, why: String) {
+        let n = self.stats.refused(why);
+        if n > u64::from(self.max_refused_requests) {
+            budget.breach(format!(
+                "the sandbox refused {n} request(s) in this run, more than limits.max_refused_requests = {} (latest: {})",
+                self.max_refused_requests,
+                self.stats.last_refusal().unwrap_or_default()
+            ));
+        }
+    }
+
     /// A credential failure that ends the run (e.g. `invalid_grant`).
     pub fn credential_failure(&self) -> Option<OAuthError> {
         self.bearer.iter().find_map(|(_, b)| match b {
             Bearer::OAuth(r) => r.fatal(),
             Bearer::Static(_) => None,
         })
-    }
-}
-
-/// Per-call accounting of one instance's requests. A breach is recorded
-/// here and turned into the call's error by the instance.
-#[derive(Debug, Default)]
-pub struct CallBudget {
-    requests: AtomicU32,
-    in_flight: AtomicU32,
-    breach: Mutex<Option<String>>,
-}
-
-impl CallBudget {
-    /// Starts a new call.
-    pub fn reset(&self) {
-        self.requests.store(0, Ordering::Relaxed);
-        if let Ok(mut b) = self.breach.lock() {
-            *b = None;
-        }
-    }
-
-    /// The limit the call breached, if any.
-    pub fn take_breach(&self) -> Option<String> {
-        self.breach.lock().ok().and_then(|mut b| b.take())
-    }
-
-    pub(crate) fn breach(&self, what: String) {
-        tracing::warn!("sandbox: {what}");
-        if let Ok(mut b) = self.breach.lock() {
-            b.get_or_insert(what);
-        }
-    }
-}
-
-/// Holds one of the in-flight slots until dropped.
-struct InFlight(Arc<CallBudget>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -243,21 +223,10 @@ async fn send_guarded(
         policy.stats.denied.fetch_add(1, Ordering::Relaxed);
         Err(HttpError::HttpRequestDenied)
     };
-    let n = budget.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    if n > policy.max_requests_per_call {
-        return over_cap(format!(
-            "the component made more than {} requests in one call (limits.max_requests_per_call)",
-            policy.max_requests_per_call
-        ));
-    }
-    let concurrent = budget.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-    let _slot = InFlight(budget.clone());
-    if concurrent > policy.max_concurrent_requests {
-        return over_cap(format!(
-            "the component had more than {} requests in flight (limits.max_concurrent_requests)",
-            policy.max_concurrent_requests
-        ));
-    }
+    let slot = match budget.enter_flight(policy.max_concurrent_requests) {
+        Ok(slot) => slot,
+        Err(what) => return over_cap(what),
+    };
 
     let (parts, body) = request.into_parts();
     let cap = policy.max_request_bytes;
@@ -296,14 +265,13 @@ async fn send_guarded(
             timeouts,
             policy.max_response_bytes,
             budget.clone(),
+            slot.clone(),
         )
         .await
         {
             Ok(r) => r,
             Err(SendError::Refused(why)) => {
-                policy
-                    .stats
-                    .refused(format!("{}: {why}", redact_url(&parts.uri)));
+                policy.refuse(&budget, format!("{}: {why}", redact_url(&parts.uri)));
                 return Err(HttpError::HttpRequestDenied);
             }
             Err(SendError::Http(e)) => return Err(e),
@@ -329,10 +297,16 @@ async fn send_guarded(
             return Ok(http::Response::from_parts(rparts, body));
         }
         tracing::debug!("access token expired; refreshing and retrying once");
-        refresher
+        let refreshed_now = refresher
             .refresh_after(generation)
             .await
             .map_err(credential_error)?;
+        if refreshed_now.is_none() {
+            let body = Full::new(rbytes)
+                .map_err(|never| match never {})
+                .boxed_unsync();
+            return Ok(http::Response::from_parts(rparts, body));
+        }
         policy
             .stats
             .credential_retries
@@ -348,7 +322,16 @@ fn credential_error(e: OAuthError) -> HttpError {
     ))
 }
 
+/// The most a guest can buffer in one write to a request body. The
+/// default (1 MiB) times the resources a guest may hold would let it pin a
+/// lot of host memory in bodies it never sends.
+const OUTGOING_BODY_CHUNK: usize = 64 << 10;
+
 impl WasiHttpHooks for OutboundHooks {
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        OUTGOING_BODY_CHUNK
+    }
+
     fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
         Arc::new(|name: &HeaderName| {
             DEFAULT_FORBIDDEN_HEADERS.contains(name)
@@ -367,13 +350,37 @@ impl WasiHttpHooks for OutboundHooks {
     ) -> SendFuture {
         let policy = self.policy.clone();
         let budget = self.budget.clone();
+        // A call that breached a limit is being stopped: refuse quietly
+        // (no count, no log line) until the guest is interrupted.
+        if budget.breached() {
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
         policy.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let prepared = self.prepare(request);
+        // Every request counts against the call's cap, refused ones too: a
+        // guest cannot spin on refusals.
+        let counted = budget.count_request(policy.max_requests_per_call);
+        let prepared = match budget.http_denied() {
+            Some(call) => Err(format!(
+                "{} (`{call}` makes no HTTP request, by the contract)",
+                redact_url(request.uri())
+            )),
+            None => self.prepare(request),
+        };
         Box::new(async move {
+            if let Err(what) = counted {
+                budget.breach(what);
+                policy.stats.denied.fetch_add(1, Ordering::Relaxed);
+                return Err(HttpError::HttpRequestDenied);
+            }
             let (request, bearer) = match prepared {
                 Ok(p) => p,
                 Err(why) => {
-                    policy.stats.refused(why);
+                    if let Some(call) = budget.http_denied() {
+                        budget.breach(format!(
+                            "the component made an HTTP request during `{call}`, which the contract says makes none"
+                        ));
+                    }
+                    policy.refuse(&budget, why);
                     return Err(HttpError::HttpRequestDenied);
                 }
             };

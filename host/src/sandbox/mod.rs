@@ -7,19 +7,22 @@
 //! [`hooks::OutboundHooks`], which enforces the allowlist and adds the
 //! credential the component never sees.
 
+mod budget;
 pub mod hooks;
 pub mod net;
 pub mod policy;
 mod send;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, ResourceLimiter, Store};
+use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-pub use hooks::{CallBudget, OutboundHooks, OutboundPolicy, OutboundStats, Route};
+pub use budget::CallBudget;
+pub use hooks::{OutboundHooks, OutboundPolicy, OutboundStats, Route};
 pub use net::AddressPolicy;
 
 /// Per-call resource limits.
@@ -29,6 +32,13 @@ pub struct Limits {
     pub call_timeout: Duration,
     /// Linear memory cap for one instance.
     pub max_memory_bytes: usize,
+    /// Host-side resources (header sets, requests, responses, bodies,
+    /// streams, pollables) one instance may hold at once. With
+    /// `max_header_bytes` and the body chunk size this bounds the host
+    /// memory a guest can pin, which `max_memory_bytes` does not see.
+    pub max_host_resources: usize,
+    /// Bytes in one set of headers the guest builds.
+    pub max_header_bytes: usize,
 }
 
 impl Default for Limits {
@@ -36,9 +46,14 @@ impl Default for Limits {
         Self {
             call_timeout: Duration::from_secs(60),
             max_memory_bytes: 128 << 20,
+            max_host_resources: 256,
+            max_header_bytes: 16 << 10,
         }
     }
 }
+
+/// The trap message of a full resource table (wasmtime's wording).
+pub const TABLE_FULL: &str = "resource table has no free keys";
 
 /// Everything a connector's store holds.
 pub struct HostState {
@@ -47,6 +62,10 @@ pub struct HostState {
     table: ResourceTable,
     hooks: OutboundHooks,
     limits: MemoryCap,
+    /// The call in progress: its budget (a breach stops the guest at the
+    /// next epoch tick) and its wall-clock deadline.
+    budget: Arc<CallBudget>,
+    deadline: Instant,
 }
 
 /// Caps an instance's linear memory (and tables), with an error that names
@@ -84,21 +103,32 @@ impl ResourceLimiter for MemoryCap {
 }
 
 impl HostState {
-    fn new(hooks: OutboundHooks, limits: &Limits) -> Self {
+    /// Starts a call that must end by `deadline`.
+    pub fn start_call(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+
+    fn new(hooks: OutboundHooks, budget: Arc<CallBudget>, limits: &Limits) -> Self {
         // Nothing is inherited: no stdio, env, args, preopens or sockets.
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(limits.max_header_bytes);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_host_resources);
         Self {
             wasi,
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            http,
+            table,
             hooks,
             limits: MemoryCap {
                 max_bytes: limits.max_memory_bytes,
             },
+            budget,
+            deadline: Instant::now() + limits.call_timeout,
         }
     }
 }
@@ -122,10 +152,24 @@ impl WasiHttpView for HostState {
     }
 }
 
-/// A new store for one connector instance, with limits applied.
-pub fn new_store(engine: &Engine, hooks: OutboundHooks, limits: &Limits) -> Store<HostState> {
-    let mut store = Store::new(engine, HostState::new(hooks, limits));
+/// A new store for one connector instance, with limits applied. The epoch
+/// deadline is one tick: at every tick the guest is stopped if its call
+/// breached a limit (a guest looping on refused requests must not go on
+/// until the deadline) or ran past its deadline.
+pub fn new_store(
+    engine: &Engine,
+    hooks: OutboundHooks,
+    budget: Arc<CallBudget>,
+    limits: &Limits,
+) -> Store<HostState> {
+    let mut store = Store::new(engine, HostState::new(hooks, budget, limits));
     store.limiter(|s| &mut s.limits);
-    store.epoch_deadline_trap();
+    store.epoch_deadline_callback(|ctx| {
+        let state = ctx.data();
+        if state.budget.breached() || Instant::now() >= state.deadline {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        Ok(UpdateDeadline::Continue(1))
+    });
     store
 }

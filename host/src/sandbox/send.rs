@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
-use super::hooks::CallBudget;
+use super::budget::{CallBudget, InFlight};
 use super::net::AddressPolicy;
 
 /// Why a send failed before any answer: either a policy refusal (to count
@@ -51,6 +51,7 @@ pub async fn send(
     timeouts: RequestOptions,
     max_response_bytes: u64,
     budget: Arc<CallBudget>,
+    slot: Arc<InFlight>,
 ) -> Result<http::Response<WasiBody>, SendError> {
     let uri = req.uri().clone();
     let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
@@ -129,6 +130,7 @@ pub async fn send(
             idle: Box::pin(tokio::time::sleep(between)),
             between,
             budget,
+            slot: Some(slot),
         }
         .boxed_unsync()
     }))
@@ -170,6 +172,8 @@ struct CappedBody {
     between: Duration,
     /// Where a breached cap is recorded, so the call ends with it.
     budget: Arc<CallBudget>,
+    /// The request's in-flight slot, released at the body's end (or drop).
+    slot: Option<Arc<InFlight>>,
 }
 
 impl Body for CappedBody {
@@ -185,6 +189,7 @@ impl Body for CappedBody {
                 if let Some(data) = frame.data_ref() {
                     self.seen += data.len() as u64;
                     if self.seen > self.cap {
+                        self.slot = None;
                         self.budget.breach(format!(
                             "a response body passed the cap of {} MiB (limits.max_response_mib)",
                             self.cap >> 20
@@ -198,8 +203,14 @@ impl Body for CappedBody {
                 self.idle.as_mut().reset(deadline);
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(HttpError::from(e)))),
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) => {
+                self.slot = None;
+                Poll::Ready(Some(Err(HttpError::from(e))))
+            }
+            Poll::Ready(None) => {
+                self.slot = None;
+                Poll::Ready(None)
+            }
             Poll::Pending => match self.idle.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout))),
                 Poll::Pending => Poll::Pending,

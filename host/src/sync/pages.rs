@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::shape::RecordShaper;
 use super::{Batch, BatchContext, Db, SyncOptions, SyncReport, db_call};
-use crate::bindings::{ConnectorError, FetchRequest, MapOutcome, MappedPage, RecordKind, Value};
+use crate::bindings::{ConnectorError, FetchRequest, MapOutcome, MappedPage, RecordKind};
 use crate::config::Mode;
 use crate::integration::{Integration, describe_error};
 use crate::state::{Mark, PageCommit, hash64};
@@ -137,10 +137,7 @@ async fn fetch_pages(
         Mode::UserPlusSaas => RecordKind::SaasUsers,
     };
     let sync_time = crate::clock::now();
-    let options = vec![(
-        "include_removed".to_string(),
-        Value::Boolean(cfg.dropbox.include_removed),
-    )];
+    let options = integration.fetch_options.clone();
     let mut page_no = 0u64;
     loop {
         if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {

@@ -36,6 +36,10 @@ pub struct RecordShaper {
     key_rules: Vec<Option<usize>>,
     /// Rule position of `saas.sync_key` (SaaS reconciliation), when on.
     saas_key_rule: Option<usize>,
+    /// Keys a failed record's raw values may carry: the connector's catalog
+    /// fields, minus every mapping target and sync key. A component cannot
+    /// use a failure to send `USER`, `EMAIL` or a role of its choosing.
+    raw_keys: std::collections::HashSet<String>,
 }
 
 fn json_string(s: &str) -> String {
@@ -55,7 +59,13 @@ impl RecordShaper {
             .iter()
             .map(|r| r.target.as_str())
             .collect();
-        Self::from_targets(&targets, &integration.spec.sync_key, saas)
+        let mut shaper = Self::from_targets(&targets, &integration.spec.sync_key, saas);
+        shaper.raw_keys = raw_keys(
+            integration.manifest.fields.iter().map(|f| f.name.as_str()),
+            &targets,
+            &integration.spec.sync_key,
+        );
+        shaper
     }
 
     fn from_targets(targets: &[&str], sync_key: &[String], saas: Option<(&str, &str)>) -> Self {
@@ -87,6 +97,7 @@ impl RecordShaper {
             }),
             key_rules: sync_key.iter().map(|k| last(k)).collect(),
             saas_key_rule: saas.and_then(|_| last("saas.sync_key")),
+            raw_keys: Default::default(),
         }
     }
 
@@ -146,11 +157,30 @@ impl RecordShaper {
 
     /// A record that failed mapping is still sent, raw, with the reason.
     pub fn write_failed(&self, raw: Vec<(String, Value)>, reason: &str, out: &mut Vec<u8>) {
-        let mut obj: Map<String, Json> = raw.into_iter().map(|(k, v)| (k, to_json(v))).collect();
+        let mut obj: Map<String, Json> = raw
+            .into_iter()
+            .filter(|(k, _)| self.raw_keys.contains(k))
+            .map(|(k, v)| (k, to_json(v)))
+            .collect();
         obj.insert("error".into(), Json::String(reason.to_string()));
         // Writing a map of plain JSON values into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, &obj);
     }
+}
+
+/// Catalog field names that no mapping target, sync key or host-owned key
+/// (`error`, `saas`) shadows. Oomnitza keys are case-sensitive (`EMAIL` is
+/// the people field, `email` is not a mapping key), so the names compare
+/// exactly.
+fn raw_keys<'a>(
+    catalog: impl Iterator<Item = &'a str>,
+    targets: &[&str],
+    sync_key: &[String],
+) -> std::collections::HashSet<String> {
+    let taken = |k: &str| {
+        targets.contains(&k) || sync_key.iter().any(|t| t == k) || ["error", "saas"].contains(&k)
+    };
+    catalog.filter(|k| !taken(k)).map(str::to_owned).collect()
 }
 
 fn write_value(v: &Value, out: &mut Vec<u8>) {
@@ -272,6 +302,36 @@ mod tests {
         let mut key = String::new();
         s.write_key(&values, &mut key);
         assert_eq!(key, "a\u{1f}q\"\n");
+    }
+
+    #[test]
+    fn a_failed_record_carries_only_catalog_fields_no_target_or_key() {
+        let targets = ["USER", "EMAIL", "PERMISSIONS_ID", "dropbox_id"];
+        let mut s = RecordShaper::from_targets(&targets, &["EMAIL".into()], None);
+        s.raw_keys = raw_keys(
+            ["email", "given_name", "dropbox_id", "status"].into_iter(),
+            &targets,
+            &["EMAIL".into()],
+        );
+        // What a hostile component puts in `map-failure.raw`.
+        let raw = vec![
+            ("USER".to_owned(), text("victim@corp.com")),
+            ("EMAIL".to_owned(), text("victim@corp.com")),
+            ("PERMISSIONS_ID".to_owned(), text("Admin")),
+            ("dropbox_id".to_owned(), text("shadowed target")),
+            ("error".to_owned(), text("spoofed")),
+            ("saas".to_owned(), text("spoofed")),
+            ("not_in_catalog".to_owned(), text("x")),
+            ("email".to_owned(), text("leaver@corp.com")),
+            ("status".to_owned(), text("active")),
+        ];
+        let mut out = Vec::new();
+        s.write_failed(raw, "email is empty", &mut out);
+        let got: Json = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            got,
+            serde_json::json!({"email": "leaver@corp.com", "status": "active", "error": "email is empty"})
+        );
     }
 
     #[test]

@@ -17,8 +17,17 @@
 //! | `malformed-records` | returns records with 2, 1 and 5 values |
 //! | `echo` | returns everything it can observe (env, args, its request's headers, the response) |
 //! | `stderr-flood` | writes 100 MiB to stderr |
+//! | `header-flood` | builds 8,000 header sets of 15 KiB and keeps them all |
+//! | `open-bodies` | 500 requests to `target` (default `list_v2`), every response kept unread |
+//! | `refusal-flood` | 100,000 requests to `target` (default `https://evil.example.com/`), each refused |
+//! | `escape-injection` | fails with an error text full of terminal escape sequences |
+//! | `spoof-failure` | (in `fetch-mapped`) a failed record whose raw values set `USER`, `EMAIL` and the role |
 //!
-//! Attacks that report rather than fail return records `[email, note]`.
+//! Besides the attacks, every manifest text, record id and action answer
+//! carries terminal escape sequences, the manifest declares a second
+//! origin asking for the credential, and `delete-user` is declared
+//! non-destructive. Attacks that report rather than fail return records
+//! `[email, note]`.
 
 use std::hint::black_box;
 
@@ -59,6 +68,12 @@ pub fn run(attack: &str, target: Option<&str>) -> Result<wit::Page, ConnectorErr
         "malformed-records" => Ok(malformed_records()),
         "echo" => Ok(echo()),
         "stderr-flood" => Ok(stderr_flood()),
+        "header-flood" => header_flood(),
+        "open-bodies" => open_bodies(target.unwrap_or(LIST_URL)),
+        "refusal-flood" => Ok(refusal_flood(target.unwrap_or("https://evil.example.com/"))),
+        "escape-injection" => Err(ConnectorError::Other(format!(
+            "vendor said{ESCAPES} all fine"
+        ))),
         _ => Err(ConnectorError::InvalidInput("unknown attack".to_owned())),
     }
 }
@@ -338,7 +353,7 @@ fn malformed_records() -> wit::Page {
     };
     page(vec![
         record("two-values", EMAIL, "a well-formed record"),
-        texts("one-value", 1),
+        texts(&format!("one-value{ESCAPES}"), 1),
         texts("five-values", 5),
     ])
 }
@@ -412,4 +427,128 @@ fn stderr_flood() -> wit::Page {
         eprintln!("{line}");
     }
     page(vec![])
+}
+
+/// Terminal escape sequences an operator's terminal must never receive: a
+/// window title, clear-screen, a fake green OK, a clipboard write (OSC 52),
+/// a hidden link (OSC 8) and a one-byte CSI (U+009B).
+pub const ESCAPES: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[32mOK\u{1b}[0m\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}]8;;https://evil.example.com\u{7}link\u{1b}]8;;\u{7}\u{9b}31m";
+
+/// The origin the manifest also declares, asking for the credential.
+pub const COLLECTOR_ORIGIN: &str = "https://collector.example.com";
+
+/// The shared manifest, made hostile: escapes in every text the host
+/// prints, a second origin asking for the credential, and `delete-user`
+/// declared non-destructive (the host must not believe it).
+pub fn hostile_manifest(mut m: wit::Manifest) -> wit::Manifest {
+    m.display_name = format!("Attacker{ESCAPES}");
+    for f in &mut m.fields {
+        f.description = format!("{}{ESCAPES}", f.description);
+    }
+    m.hosts.push(wit::HostRequirement {
+        origin: COLLECTOR_ORIGIN.to_owned(),
+        credential: wit::CredentialKind::Oauth2Bearer,
+        scopes: vec![],
+        purpose: format!("telemetry{ESCAPES}"),
+    });
+    for a in &mut m.actions {
+        a.description = format!("{}{ESCAPES}", a.description);
+    }
+    m.actions.push(wit::ActionInfo {
+        name: "delete-user".to_owned(),
+        label: "Delete user".to_owned(),
+        description: "Removes the member (declared harmless).".to_owned(),
+        destructive: false,
+        params: vec![],
+    });
+    m
+}
+
+/// An action answer whose texts carry escapes.
+pub fn escaping_action(
+    name: &str,
+    targets: &[wit::UserRef],
+) -> Vec<Result<wit::ActionResult, ConnectorError>> {
+    targets
+        .iter()
+        .map(|_| {
+            Ok(wit::ActionResult {
+                status: wit::ActionStatus::Done,
+                detail: format!("ran {name}{ESCAPES}"),
+                vendor_response: format!("{{\"note\":\"{ESCAPES}\"}}"),
+                values: vec![],
+            })
+        })
+        .collect()
+}
+
+/// One page with one failed record whose raw values try to set the
+/// operator's mapping targets: another person's email, and the Admin role.
+pub fn spoofed_failure(_spec: &wit::MappingSpec) -> wit::MappedPage {
+    let raw = vec![
+        ("USER".to_owned(), text("victim@corp.example")),
+        ("EMAIL".to_owned(), text("victim@corp.example")),
+        ("PERMISSIONS_ID".to_owned(), text("Admin")),
+        ("email".to_owned(), text(EMAIL)),
+        ("note".to_owned(), text("spoofed failure")),
+    ];
+    wit::MappedPage {
+        outcomes: vec![wit::MapOutcome::Failed(wit::MapFailure {
+            source_id: "spoof".to_owned(),
+            reason: "required field missing".to_owned(),
+            raw,
+        })],
+        cursor: None,
+        has_more: false,
+    }
+}
+
+/// A request from a call that must make none (`map-records`).
+pub fn probe_http() -> Result<(), ConnectorError> {
+    http::post_json(LIST_URL, br#"{"limit":1}"#).map(drop)
+}
+
+fn header_flood() -> Result<wit::Page, ConnectorError> {
+    let value = vec![b'a'; 15 << 10];
+    let mut kept = Vec::new();
+    let mut refused = 0_u32;
+    for _ in 0..8000 {
+        let f = Fields::new();
+        if f.append("x-pad", &value).is_err() {
+            refused += 1;
+        }
+        kept.push(f);
+    }
+    let note = format!(
+        "kept {} header sets ({refused} refused a value)",
+        kept.len()
+    );
+    black_box(&kept);
+    Ok(page(vec![record("flood", EMAIL, note)]))
+}
+
+fn open_bodies(url: &str) -> Result<wit::Page, ConnectorError> {
+    let mut kept = Vec::new();
+    for _ in 0..500 {
+        let pending = http::start(
+            http::request(&Method::Post, url, http::json_headers(b"{\"limit\":1}")?)?,
+            |s| http::write_all(s, b"{\"limit\":1}"),
+        )?;
+        kept.push(http::response_only(pending)?);
+    }
+    Ok(page(vec![record(
+        "open",
+        EMAIL,
+        format!("holding {} unread responses", kept.len()),
+    )]))
+}
+
+fn refusal_flood(url: &str) -> wit::Page {
+    let mut denied = 0_u32;
+    for _ in 0..100_000 {
+        if http::post_json(url, b"{}").is_err() {
+            denied += 1;
+        }
+    }
+    page(vec![record("refused", EMAIL, format!("{denied} refused"))])
 }

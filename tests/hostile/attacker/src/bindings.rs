@@ -19,7 +19,7 @@ export!(Component);
 
 impl Guest for Component {
     fn describe() -> wit::Manifest {
-        shared::manifest("attacker", "Attacker")
+        attacks::hostile_manifest(shared::manifest("attacker", "Attacker"))
     }
 
     fn fetch(request: wit::FetchRequest) -> Result<wit::Page, wit::ConnectorError> {
@@ -28,5 +28,33 @@ impl Guest for Component {
         attacks::run(&attack, target.as_deref())
     }
 
-    shared::common_exports!();
+    fn fetch_mapped(
+        request: wit::FetchRequest,
+        spec: wit::MappingSpec,
+    ) -> Result<wit::MappedPage, wit::ConnectorError> {
+        if shared::text_option(&request, "attack").as_deref() == Some("spoof-failure") {
+            return Ok(attacks::spoofed_failure(&spec));
+        }
+        shared::fetch_mapped(Self::fetch(request), &spec)
+    }
+
+    fn map_records(
+        spec: wit::MappingSpec,
+        records: Vec<wit::SourceRecord>,
+    ) -> Result<Vec<wit::MapOutcome>, wit::ConnectorError> {
+        // A rule targeting `http_probe` makes map-records call out, which
+        // the contract forbids (and the host must stop).
+        if spec.rules.iter().any(|r| r.target == "http_probe") {
+            attacks::probe_http()?;
+        }
+        Ok(shared::map_records(&spec, records))
+    }
+
+    fn action(
+        name: String,
+        targets: Vec<wit::UserRef>,
+        _params: Vec<(String, wit::Value)>,
+    ) -> Result<Vec<Result<wit::ActionResult, wit::ConnectorError>>, wit::ConnectorError> {
+        Ok(attacks::escaping_action(&name, &targets))
+    }
 }

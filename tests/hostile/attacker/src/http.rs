@@ -9,8 +9,8 @@
 
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
-    ErrorCode, Fields, FutureIncomingResponse, HeaderError, IncomingBody, Method, OutgoingBody,
-    OutgoingRequest, Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, HeaderError, IncomingBody, IncomingResponse, Method,
+    OutgoingBody, OutgoingRequest, Scheme,
 };
 use wasi::io::streams::{OutputStream, StreamError};
 
@@ -214,6 +214,18 @@ pub fn wait(pending: Pending) -> Result<Response, ConnectorError> {
         headers,
         body,
     })
+}
+
+/// Waits for the response head and returns it, its body unread.
+pub fn response_only(pending: Pending) -> Result<IncomingResponse, ConnectorError> {
+    loop {
+        match pending.future.get() {
+            Some(Ok(Ok(response))) => return Ok(response),
+            Some(Ok(Err(e))) => return Err(code_error(e)),
+            Some(Err(())) => return Err(unavailable("response already taken")),
+            None => pending.future.subscribe().block(),
+        }
+    }
 }
 
 /// Starts `request` with body `bytes` and waits for the response.

@@ -9,5 +9,8 @@
 mod attacks;
 mod bindings;
 mod http;
+// The attacker writes its own exports (hostile ones), so the shared
+// `common_exports!` and `action` go unused here.
+#[allow(dead_code, unused_macros, unused_imports)]
 #[path = "../../shared.rs"]
 mod shared;

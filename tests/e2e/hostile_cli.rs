@@ -1,0 +1,181 @@
+//! The hostile component through the real binary: whatever it says never
+//! reaches the operator's terminal raw, what it declares never lowers the
+//! host's guard, and a flood of host-side resources cannot kill the host
+//! under a memory limit.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{Run, World};
+
+fn attacker() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip2/release/hostile_attacker.wasm")
+}
+
+/// A world whose component is the attacker, with `attack` as its fetch
+/// option.
+fn world_with(attack: &str) -> World {
+    let mut w = World::new(3);
+    w.edit(
+        &crate::support::component().display().to_string(),
+        &attacker().display().to_string(),
+    )
+    .edit(
+        "include_removed = true",
+        &format!("options = {{ attack = \"{attack}\" }}"),
+    );
+    w
+}
+
+/// Bytes that start a terminal control sequence: ESC, BEL, and U+009B
+/// (CSI) in UTF-8.
+fn assert_no_escapes(what: &str, run: &Run) {
+    for (stream, bytes) in [
+        ("stdout", &run.output.stdout),
+        ("stderr", &run.output.stderr),
+    ] {
+        let esc = bytes.iter().position(|b| *b == 0x1b || *b == 0x07);
+        let csi = bytes.windows(2).position(|w| w == [0xc2, 0x9b]);
+        assert!(
+            esc.is_none() && csi.is_none(),
+            "`{what}` wrote a control sequence to {stream}:\n{}",
+            String::from_utf8_lossy(bytes).escape_debug()
+        );
+    }
+}
+
+#[test]
+fn no_component_text_reaches_the_terminal_raw() {
+    let w = world_with("escape-injection");
+    let cases: [&[&str]; 8] = [
+        &["describe"],
+        &["validate"],
+        &["credentials", "check"],
+        &[
+            "action",
+            "declared-action",
+            "--user",
+            "a@example.com",
+            "--yes",
+        ],
+        &["sync"],
+        &["runs"],
+        &["audit"],
+        &["workflow", "list"],
+    ];
+    let mut shown = String::new();
+    for args in cases {
+        let run = w.run(args);
+        assert_no_escapes(&args.join(" "), &run);
+        run.assert_no_secrets();
+        shown.push_str(&run.stdout);
+        shown.push_str(&run.stderr);
+    }
+    // The hostile texts were shown, visibly escaped, not dropped.
+    assert!(shown.contains("Attacker\\x1b]0;pwned\\x07"), "{shown}");
+    assert!(
+        shown.contains("all fine"),
+        "the error text is reported: {shown}"
+    );
+    assert!(shown.contains("ran declared-action"), "{shown}");
+    assert!(
+        shown.contains("\\u{9b}31m"),
+        "the one-byte CSI is shown: {shown}"
+    );
+}
+
+#[test]
+fn validate_says_which_origin_holds_the_credential() {
+    let mut w = world_with("none");
+    w.edit(
+        "allow = [\"https://api.dropboxapi.com\"]",
+        "# allow not set",
+    );
+    let run = w.run(&["validate"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains(
+            "credential dropbox.token → https://api.dropboxapi.com (served at http://127.0.0.1:"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("warning: the component asks for a credential at https://collector.example.com too; it gets none"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("warning: sandbox.allow is not set"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_component_calling_delete_user_harmless_still_needs_confirmation() {
+    let w = world_with("none");
+    let run = w.run(&["action", "delete-user", "--user", "a@example.com"]);
+    run.assert_fails_with("need confirmation")
+        .assert_fails_with("--yes");
+    assert!(
+        !run.stdout.contains("ran delete-user"),
+        "it ran: {}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_failed_record_cannot_set_the_operators_targets() {
+    let w = world_with("spoof-failure");
+    let run = w.run(&["sync", "--dry-run"]);
+    run.assert_ok();
+    let records: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .flat_map(|b| b["records"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(records.len(), 1, "{}", run.stdout);
+    let r = &records[0];
+    for key in ["USER", "EMAIL", "PERMISSIONS_ID"] {
+        assert!(r.get(key).is_none(), "the component set {key}: {r}");
+    }
+    assert_eq!(r["email"], "attacker@example.com", "{r}");
+    assert_eq!(r["error"], "required field missing", "{r}");
+}
+
+#[test]
+fn a_header_flood_under_a_memory_limit_does_not_kill_the_host() {
+    // 8,000 header sets of 15 KiB would pin ~120 MiB of host memory; the
+    // resource cap stops the call first. Under a 1 GiB data limit the host
+    // must end with an error, not be killed.
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    let w = world_with("header-flood");
+    let config = w.write_config();
+    let output = std::process::Command::new("prlimit")
+        .arg(format!("--data={}", 1u64 << 30))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_oomnitza-connect"))
+        .arg("--config")
+        .arg(&config)
+        .arg("sync")
+        .env_remove("RUST_LOG")
+        .env("XDG_CACHE_HOME", crate::support::cache_dir().join("xdg"))
+        .output()
+        .expect("run under prlimit");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "killed or wrong exit: {stderr}"
+    );
+    assert!(stderr.contains("limits.max_host_resources"), "{stderr}");
+}
