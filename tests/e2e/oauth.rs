@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use connector_fakes::{DropboxConfig, OAuthApp, Team};
-use oomnitza_connect::bindings::{FetchRequest, RecordKind, Value};
+use oomnitza_connect::bindings::{ConnectorError, FetchRequest, RecordKind, Value};
 use oomnitza_connect::config::Config;
 use oomnitza_connect::integration::Integration;
 
@@ -205,4 +205,33 @@ async fn a_token_about_to_expire_is_refreshed_before_use() {
         .credential_retries
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(retries, 0, "no request ever met an expired token");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_401_cannot_force_a_refresh_more_than_once_per_interval() {
+    // An origin answering "expired" again and again must not make the host
+    // hammer the token endpoint (or mint a token per request).
+    let world = oauth_world(40);
+    let integration = prepare(&world).await;
+    let mut inst = integration.instance().await.unwrap();
+    let page = inst.fetch(&first_page(10)).await.unwrap().unwrap();
+    world.dropbox.expire_access_tokens();
+    let mut next = first_page(10);
+    next.cursor = page.cursor;
+    inst.fetch(&next).await.unwrap().expect("refreshed once");
+    assert_eq!(world.dropbox.token_requests(), 2);
+
+    world.dropbox.expire_access_tokens();
+    for _ in 0..5 {
+        let out = inst.fetch(&next).await.unwrap();
+        assert!(
+            matches!(out, Err(ConnectorError::Unauthorized(ref u)) if u.expired),
+            "the 401 reaches the component: {out:?}"
+        );
+    }
+    assert_eq!(
+        world.dropbox.token_requests(),
+        2,
+        "no refresh within 30 s of the last forced one"
+    );
 }
