@@ -480,8 +480,8 @@ mod tests {
                 ("EMAIL".to_owned(), t("tami@seagull.com")),
                 ("FIRST_NAME".to_owned(), t("Tami")),
                 ("LAST_NAME".to_owned(), t("Gull")),
-                ("PERMISSIONS_ID".to_owned(), Value::Integer(25)),
                 ("dropbox_user_id".to_owned(), t("dbmid:AAA")),
+                ("dropbox_status".to_owned(), t("active")),
                 ("saas.sync_key".to_owned(), t("tami@seagull.com")),
                 ("saas.role".to_owned(), t("Team admin")),
             ]

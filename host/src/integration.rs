@@ -321,6 +321,22 @@ pub fn launch_gaps(config: &Config, manifest: &Manifest, spec: &MappingSpec) -> 
             ));
         }
     }
+    missing.extend(target_problems(spec));
+    // Removed (and suspended, invited) members must not look like active
+    // people: with removed members listed, the status must be mapped or
+    // filtered on.
+    let has_status = manifest.fields.iter().any(|f| f.name == STATUS_FIELD);
+    let status_used = spec.rules.iter().any(|r| match &r.source {
+        RuleSource::Field(f) => f == STATUS_FIELD,
+        RuleSource::FirstOf(fs) => fs.iter().any(|f| f == STATUS_FIELD),
+        RuleSource::Template(t) => t.contains(&format!("{{{STATUS_FIELD}}}")),
+        RuleSource::Constant(_) => false,
+    }) || spec.filters.iter().any(|f| f.field == STATUS_FIELD);
+    if config.dropbox.include_removed && has_status && !status_used {
+        missing.push(format!(
+            "mapping: dropbox.include_removed lists removed members, but no rule maps `{STATUS_FIELD}` and no filter uses it, so they would look like active people; map it (e.g. to a custom field `dropbox_status`) or filter on it"
+        ));
+    }
     if config.integration.mode == Mode::UserPlusSaas
         && !manifest
             .record_kinds
@@ -332,6 +348,105 @@ pub fn launch_gaps(config: &Config, manifest: &Manifest, spec: &MappingSpec) -> 
         ));
     }
     missing
+}
+
+/// The source field that says whether a member is active, suspended,
+/// invited or removed.
+const STATUS_FIELD: &str = "status";
+
+/// Oomnitza people fields integrations map to (the reference's list).
+const PEOPLE_FIELDS: [&str; 7] = [
+    "USER",
+    "EMAIL",
+    "FIRST_NAME",
+    "LAST_NAME",
+    "PHONE",
+    "POSITION",
+    "PERMISSIONS_ID",
+];
+
+/// Keys of the `saas` object a rule may set (`selected_saas_id` and `name`
+/// come from `[saas]`).
+const SAAS_KEYS: [&str; 8] = [
+    "sync_key",
+    "role",
+    "roles",
+    "email",
+    "full_name",
+    "last_visit",
+    "user_external_id",
+    "contract_id",
+];
+
+/// Mapping targets that are neither an Oomnitza people field, nor a
+/// plausible custom field key (a lower-case API name), nor a known `saas.`
+/// key: a typo would otherwise send a field Oomnitza ignores.
+fn target_problems(spec: &MappingSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in &spec.rules {
+        let t = r.target.as_str();
+        if let Some(key) = t.strip_prefix("saas.") {
+            if ["selected_saas_id", "name"].contains(&key) {
+                out.push(format!(
+                    "mapping: target `{t}` is set by the host from [saas]; remove the rule"
+                ));
+            } else if !SAAS_KEYS.contains(&key) {
+                out.push(format!(
+                    "mapping: target `{t}` is not a SaaS-user key ({}){}",
+                    SAAS_KEYS.join(", "),
+                    suggest(key, &SAAS_KEYS)
+                ));
+            }
+            continue;
+        }
+        if PEOPLE_FIELDS.contains(&t) {
+            continue;
+        }
+        let custom = t.starts_with(|c: char| c.is_ascii_lowercase())
+            && t.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !custom {
+            out.push(format!(
+                "mapping: target `{t}` is neither an Oomnitza people field ({}) nor a custom field key (lower-case API name, e.g. `dropbox_user_id`){}",
+                PEOPLE_FIELDS.join(", "),
+                suggest(t, &PEOPLE_FIELDS)
+            ));
+        }
+    }
+    out
+}
+
+/// `; did you mean X?` for the closest name within a small edit distance.
+fn suggest(got: &str, names: &[&str]) -> String {
+    let best = names
+        .iter()
+        .map(|n| {
+            (
+                edit_distance(&got.to_ascii_lowercase(), &n.to_ascii_lowercase()),
+                n,
+            )
+        })
+        .min();
+    match best {
+        // Close enough to be a typo: a third of the name, at least one.
+        Some((d, n)) if d <= (got.chars().count() / 3).max(1) => format!("; did you mean `{n}`?"),
+        _ => String::new(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// Source fields whose values identify one member.
@@ -721,6 +836,50 @@ url = "https://acme.oomnitza.com"
         assert!(
             format!("{err:#}").contains("only sent over https"),
             "{err:#}"
+        );
+    }
+
+    #[test]
+    fn typos_in_targets_are_named_with_the_closest_field() {
+        let rule = |t: &str| MappingRule {
+            target: t.into(),
+            source: RuleSource::Field("email".into()),
+            transforms: vec![],
+            required: false,
+        };
+        let spec = MappingSpec {
+            rules: [
+                "USER",
+                "FIRSTNAME",
+                "dropbox_user_id",
+                "Dropbox Id",
+                "saas.bogus",
+                "saas.role",
+                "saas.name",
+            ]
+            .into_iter()
+            .map(rule)
+            .collect(),
+            filters: vec![],
+            sync_key: vec![],
+        };
+        let problems = target_problems(&spec).join("\n");
+        assert!(
+            problems.contains("`FIRSTNAME`") && problems.contains("did you mean `FIRST_NAME`?"),
+            "{problems}"
+        );
+        assert!(problems.contains("`Dropbox Id`"), "{problems}");
+        assert!(
+            problems.contains("`saas.bogus` is not a SaaS-user key"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("`saas.name` is set by the host"),
+            "{problems}"
+        );
+        assert!(
+            !problems.contains("target `dropbox_user_id`") && !problems.contains("`saas.role`"),
+            "{problems}"
         );
     }
 

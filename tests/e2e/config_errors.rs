@@ -60,7 +60,7 @@ fn a_mapping_without_role_email_or_unique_key_is_a_draft() {
 fn a_mapping_naming_an_unknown_field_is_rejected_by_the_connector() {
     let mut world = World::new(1);
     world.append(
-        "\n[mapping]\nsync_key = [\"EMAIL\"]\n[[mapping.rules]]\ntarget = \"USER\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"EMAIL\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"PERMISSIONS_ID\"\nconstant = 25\n[[mapping.rules]]\ntarget = \"x\"\nfield = \"shoe_size\"\n",
+        "\n[mapping]\nsync_key = [\"EMAIL\"]\n[[mapping.rules]]\ntarget = \"USER\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"EMAIL\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"PERMISSIONS_ID\"\nconstant = 25\n[[mapping.rules]]\ntarget = \"dropbox_status\"\nfield = \"status\"\n[[mapping.rules]]\ntarget = \"x\"\nfield = \"shoe_size\"\n",
     );
     world.run(&["validate"]).assert_fails_with("shoe_size");
 }
@@ -220,4 +220,78 @@ fn bad_arguments_get_usage_errors() {
     let run = run_bin(&["demo", "--members", "lots"], None, &[]);
     assert_eq!(run.output.status.code(), Some(2));
     assert!(run.stderr.contains("lots"));
+}
+
+/// A `[mapping]` with the required rules, then `extra` rules.
+fn mapping_with(extra: &str) -> String {
+    format!(
+        "\n[mapping]\nsync_key = [\"EMAIL\"]\n[[mapping.rules]]\ntarget = \"USER\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"EMAIL\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"PERMISSIONS_ID\"\nconstant = 25\n[[mapping.rules]]\ntarget = \"dropbox_status\"\nfield = \"status\"\n{extra}"
+    )
+}
+
+#[test]
+fn the_role_is_the_operators_choice() {
+    let mut world = World::new(1);
+    world.edit("\nrole = 25", "\n# no role");
+    world
+        .run(&["validate"])
+        .assert_fails_with("choose the Oomnitza role synced users get: oomnitza.role");
+    let describe = world.run(&["describe"]);
+    describe.assert_ok();
+    assert!(
+        describe
+            .stdout
+            .contains("PERMISSIONS_ID: set oomnitza.role = <role id> (required)"),
+        "{}",
+        describe.stdout
+    );
+    // Both places at once is ambiguous.
+    let mut world = World::new(1);
+    world
+        .edit("\nrole = 25", "\nrole = 30")
+        .append(&mapping_with(""));
+    world
+        .run(&["validate"])
+        .assert_fails_with("the role is given twice");
+}
+
+#[test]
+fn a_date_pattern_without_a_directive_is_refused() {
+    let mut world = World::new(1);
+    world.append(&mapping_with(
+        "[[mapping.rules]]\ntarget = \"joined\"\nfield = \"joined_on\"\ntransforms = [{ date-format = \"YYYY-MM-DD\" }]\n",
+    ));
+    world
+        .run(&["validate"])
+        .assert_fails_with("joined")
+        .assert_fails_with("no date directive");
+}
+
+#[test]
+fn unknown_targets_are_named_at_validate() {
+    let mut world = World::new(1);
+    world.append(&mapping_with(
+        "[[mapping.rules]]\ntarget = \"FIRSTNAME\"\nfield = \"given_name\"\n[[mapping.rules]]\ntarget = \"saas.bogus\"\nfield = \"email\"\n",
+    ));
+    world
+        .run(&["validate"])
+        .assert_fails_with("target `FIRSTNAME`")
+        .assert_fails_with("did you mean `FIRST_NAME`?")
+        .assert_fails_with("`saas.bogus` is not a SaaS-user key");
+}
+
+#[test]
+fn removed_members_need_their_status_mapped_or_filtered() {
+    let mut world = World::new(1);
+    world.append(
+        "\n[mapping]\nsync_key = [\"EMAIL\"]\n[[mapping.rules]]\ntarget = \"USER\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"EMAIL\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"PERMISSIONS_ID\"\nconstant = 25\n",
+    );
+    world
+        .run(&["validate"])
+        .assert_fails_with("include_removed lists removed members, but no rule maps `status`");
+    // A filter on the status is as good as mapping it.
+    world.append(
+        "[[mapping.filters]]\nfield = \"status\"\neffect = \"exclude\"\none_of = [\"removed\"]\n",
+    );
+    world.run(&["validate"]).assert_ok();
 }

@@ -216,6 +216,9 @@ field = "email"
 target = "PERMISSIONS_ID"
 constant = 25
 [[mapping.rules]]
+target = "dropbox_status"
+field = "status"
+[[mapping.rules]]
 target = "external_id"
 field = "external_id"
 required = true

@@ -121,7 +121,7 @@ fn a_second_sync_sends_only_changes_and_full_sends_all() {
 fn a_mapping_change_sends_everything_again() {
     let mut world = World::new(60);
     world.run(&["sync"]).assert_ok();
-    world.append("\n[mapping]\nsync_key = [\"EMAIL\"]\n[[mapping.rules]]\ntarget = \"USER\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"EMAIL\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"PERMISSIONS_ID\"\nconstant = 30\n");
+    world.append("\n[mapping]\nsync_key = [\"EMAIL\"]\n[[mapping.rules]]\ntarget = \"USER\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"EMAIL\"\nfield = \"email\"\n[[mapping.rules]]\ntarget = \"PERMISSIONS_ID\"\nconstant = 30\n[[mapping.rules]]\ntarget = \"dropbox_status\"\nfield = \"status\"\n");
     // A dry run shows what the real run will send: all 60, and forgets
     // nothing itself.
     let dry = world.run(&["sync", "--dry-run"]);

@@ -291,13 +291,6 @@ pub const FIELD_NAMES: [&str; FIELD_COUNT] = {
 /// The role given to members that hold no admin role.
 pub const MEMBER_ROLE: &str = "Member";
 
-/// The Oomnitza role id the default mapping assigns (`PERMISSIONS_ID`).
-///
-/// Oomnitza requires a role on every person an integration creates. 25 is a
-/// placeholder: operators should set the id of the role they want Dropbox
-/// users to get in their own instance.
-pub const DEFAULT_PERMISSIONS_ID: i64 = 25;
-
 /// The largest page `fetch` accepts (Dropbox's own limit for `list_v2`).
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
@@ -409,8 +402,11 @@ fn rule(target: &str, field: &str, transforms: Vec<Transform>, required: bool) -
 
 /// The "smart mapping" of Oomnitza's Dropbox integration: email as both
 /// username and email (both required, lower-cased, email the sync key), the
-/// names, a role id, the Dropbox id in the custom field `dropbox_user_id`,
-/// and the SaaS-user account keyed by email with the member's role.
+/// names, the Dropbox id and the member's status (so suspended, invited and
+/// removed members show as such) in the custom fields `dropbox_user_id` and
+/// `dropbox_status`, and the SaaS-user account keyed by email with the
+/// member's role. No Oomnitza role (`PERMISSIONS_ID`): which role people
+/// get is the operator's choice, and the host requires it.
 pub fn default_mapping() -> MappingSpec {
     MappingSpec {
         rules: vec![
@@ -418,13 +414,8 @@ pub fn default_mapping() -> MappingSpec {
             rule("EMAIL", "email", vec![Transform::LowerCase], true),
             rule("FIRST_NAME", "given_name", vec![], false),
             rule("LAST_NAME", "surname", vec![], false),
-            MappingRule {
-                target: "PERMISSIONS_ID".to_owned(),
-                source: RuleSource::Constant(Value::Integer(DEFAULT_PERMISSIONS_ID)),
-                transforms: vec![],
-                required: false,
-            },
             rule("dropbox_user_id", "team_member_id", vec![], false),
+            rule("dropbox_status", "status", vec![], false),
             rule("saas.sync_key", "email", vec![Transform::LowerCase], false),
             rule("saas.role", "role", vec![], false),
         ],
@@ -714,8 +705,8 @@ mod tests {
                 "EMAIL",
                 "FIRST_NAME",
                 "LAST_NAME",
-                "PERMISSIONS_ID",
                 "dropbox_user_id",
+                "dropbox_status",
                 "saas.sync_key",
                 "saas.role"
             ]

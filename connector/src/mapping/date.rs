@@ -63,6 +63,16 @@ pub fn compile_pattern(pattern: &str) -> Result<Vec<DatePiece<'_>>, String> {
     if literal_start < pattern.len() {
         pieces.push(DatePiece::Literal(&pattern[literal_start..]));
     }
+    // `YYYY-MM-DD` (another library's syntax) would copy the same text into
+    // every record instead of a date.
+    if !pieces
+        .iter()
+        .any(|p| !matches!(p, DatePiece::Literal(_) | DatePiece::Percent))
+    {
+        return Err(format!(
+            "`{pattern}` has no date directive: use %Y %m %d %H %M %S (e.g. `%Y-%m-%d`)"
+        ));
+    }
     Ok(pieces)
 }
 
@@ -252,10 +262,8 @@ mod tests {
             fmt("2015-05-12T15:50:38Z", "%d/%m/%Y").as_deref(),
             Some("12/05/2015")
         );
-        assert_eq!(
-            fmt("2015-05-12T15:50:38Z", "no directives, é").as_deref(),
-            Some("no directives, é")
-        );
+        // A pattern with no directive is refused (see below), not copied.
+        assert_eq!(fmt("2015-05-12T15:50:38Z", "no directives, é"), None);
     }
 
     #[test]
@@ -313,6 +321,13 @@ mod tests {
 
     #[test]
     fn pattern_errors_name_the_directive() {
+        assert_eq!(
+            compile_pattern("YYYY-MM-DD"),
+            Err(
+                "`YYYY-MM-DD` has no date directive: use %Y %m %d %H %M %S (e.g. `%Y-%m-%d`)"
+                    .to_owned()
+            )
+        );
         assert_eq!(
             compile_pattern("%Y-%q"),
             Err("unknown directive `%q`".to_owned())
