@@ -32,6 +32,8 @@ pub struct ConnectorInstance {
     /// Actions the manifest declares; others are refused unsent.
     actions: Vec<String>,
     budget: Arc<CallBudget>,
+    /// For refreshing an expired credential between attempts of a read.
+    policy: Arc<OutboundPolicy>,
 }
 
 impl ConnectorInstance {
@@ -45,7 +47,7 @@ impl ConnectorInstance {
         let budget = Arc::new(CallBudget::default());
         let mut store = new_store(
             engine,
-            OutboundHooks::new(policy, budget.clone()),
+            OutboundHooks::new(policy.clone(), budget.clone()),
             budget.clone(),
             &limits,
         );
@@ -64,6 +66,7 @@ impl ConnectorInstance {
             field_count: 0,
             actions: vec![],
             budget,
+            policy,
         })
     }
 
@@ -126,12 +129,32 @@ impl ConnectorInstance {
         Ok(m)
     }
 
+    /// Whether a read answered "the access token expired" and the host
+    /// refreshed it, so the same call (same cursor: reads are idempotent)
+    /// may run once more. Actions are never re-run this way.
+    async fn refreshed_after<T>(
+        &self,
+        out: &Result<T, ConnectorError>,
+        generation: Option<u64>,
+    ) -> bool {
+        matches!(out, Err(ConnectorError::Unauthorized(u)) if u.expired)
+            && self.policy.refresh_expired(generation).await
+    }
+
     pub async fn fetch(&mut self, req: &FetchRequest) -> Result<Result<Page, ConnectorError>> {
-        let page = self
+        let generation = self.policy.credential_generation().await;
+        let mut page = self
             .guarded("fetch", async |b, s| {
                 b.oomnitza_connector_connector().call_fetch(s, req).await
             })
             .await?;
+        if self.refreshed_after(&page, generation).await {
+            page = self
+                .guarded("fetch", async |b, s| {
+                    b.oomnitza_connector_connector().call_fetch(s, req).await
+                })
+                .await?;
+        }
         if let Ok(page) = &page {
             self.check_page_size(page.records.len(), req)?;
             self.check_records(&page.records)?;
@@ -147,13 +170,23 @@ impl ConnectorInstance {
         req: &FetchRequest,
         spec: &MappingSpec,
     ) -> Result<Result<MappedPage, ConnectorError>> {
-        let page = self
+        let generation = self.policy.credential_generation().await;
+        let mut page = self
             .guarded("fetch-mapped", async |b, s| {
                 b.oomnitza_connector_connector()
                     .call_fetch_mapped(s, req, spec)
                     .await
             })
             .await?;
+        if self.refreshed_after(&page, generation).await {
+            page = self
+                .guarded("fetch-mapped", async |b, s| {
+                    b.oomnitza_connector_connector()
+                        .call_fetch_mapped(s, req, spec)
+                        .await
+                })
+                .await?;
+        }
         if let Ok(page) = &page {
             self.check_page_size(page.outcomes.len(), req)?;
             self.check_outcomes(&page.outcomes, spec)?;

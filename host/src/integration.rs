@@ -309,15 +309,27 @@ pub fn launch_gaps(config: &Config, manifest: &Manifest, spec: &MappingSpec) -> 
     if spec.sync_key.is_empty() {
         missing.push("mapping: a sync key is required (e.g. sync_key = [\"EMAIL\"])".into());
     }
+    // Which source fields identify one person is the connector's to say
+    // (`field-info.unique`), not a list the host keeps per vendor.
+    let unique_fields: Vec<&str> = manifest
+        .fields
+        .iter()
+        .filter(|f| f.unique)
+        .map(|f| f.name.as_str())
+        .collect();
     for key in &spec.sync_key {
         let unique = spec.rules.iter().any(|r| {
             r.target == *key
-                && matches!(&r.source, RuleSource::Field(f) if UNIQUE_SOURCE_FIELDS.contains(&f.as_str()))
+                && matches!(&r.source, RuleSource::Field(f) if unique_fields.contains(&f.as_str()))
         });
         if !unique {
             missing.push(format!(
                 "mapping: sync key {key} must be mapped from a unique field ({})",
-                UNIQUE_SOURCE_FIELDS.join(", ")
+                if unique_fields.is_empty() {
+                    "the connector declares none".to_string()
+                } else {
+                    unique_fields.join(", ")
+                }
             ));
         }
     }
@@ -448,9 +460,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
     }
     row[b.len()]
 }
-
-/// Source fields whose values identify one member.
-const UNIQUE_SOURCE_FIELDS: [&str; 4] = ["email", "team_member_id", "account_id", "external_id"];
 
 /// What the operator should see about the sandbox: which origin holds the
 /// credential, and every manifest host that is refused or gets nothing.

@@ -116,6 +116,11 @@ impl OAuthRefresher {
         self.fatal.lock().ok().and_then(|f| f.clone())
     }
 
+    /// The generation of the token held now (0 before the first).
+    pub async fn generation(&self) -> u64 {
+        self.state.lock().await.generation
+    }
+
     /// How many times a new access token was fetched.
     pub fn refreshes(&self) -> u64 {
         self.refreshes.load(std::sync::atomic::Ordering::Relaxed)

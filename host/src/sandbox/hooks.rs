@@ -137,6 +137,43 @@ impl OutboundPolicy {
         }
     }
 
+    /// The OAuth refresher of the bound credential, if it is one.
+    fn refresher(&self) -> Option<&Arc<crate::credentials::OAuthRefresher>> {
+        self.bearer.iter().find_map(|(_, b)| match b {
+            Bearer::OAuth(r) => Some(r),
+            Bearer::Static(_) => None,
+        })
+    }
+
+    /// The generation of the credential now; pass it to
+    /// [`Self::refresh_expired`] after a call that used it.
+    pub async fn credential_generation(&self) -> Option<u64> {
+        Some(self.refresher()?.generation().await)
+    }
+
+    /// The connector said the access token expired (the contract's
+    /// `unauthorized { expired: true }`) in a call that used token
+    /// `generation`: refreshes it unless someone already did, within the
+    /// refresher's rate limit. True when the call may be run again.
+    pub async fn refresh_expired(&self, generation: Option<u64>) -> bool {
+        let (Some(r), Some(generation)) = (self.refresher(), generation) else {
+            return false;
+        };
+        match r.refresh_after(generation).await {
+            Ok(Some(_)) => {
+                self.stats
+                    .credential_retries
+                    .fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::error!("{e}");
+                false
+            }
+        }
+    }
+
     /// A credential failure that ends the run (e.g. `invalid_grant`).
     pub fn credential_failure(&self) -> Option<OAuthError> {
         self.bearer.iter().find_map(|(_, b)| match b {
@@ -282,30 +319,23 @@ async fn send_guarded(
         if response.status() != http::StatusCode::UNAUTHORIZED || refreshed {
             return Ok(response);
         }
-        // Read the (small) 401 body to see whether the token expired; hand
-        // it on unchanged otherwise.
-        let (rparts, rbody) = response.into_parts();
-        let rbytes = Limited::new(rbody, 64 << 10)
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
-        if !rbytes.windows(20).any(|w| w == b"expired_access_token") {
-            let body = Full::new(rbytes)
-                .map_err(|never| match never {})
-                .boxed_unsync();
-            return Ok(http::Response::from_parts(rparts, body));
+        // RFC 6750: `WWW-Authenticate: Bearer error="invalid_token"` says
+        // the token expired or was revoked; refresh and resend once,
+        // transparently. A vendor that says so only in its body (Dropbox's
+        // `expired_access_token`) gets the 401 back, its connector answers
+        // `unauthorized { expired: true }`, and the instance refreshes and
+        // runs the call again (see `ConnectorInstance`).
+        if !says_invalid_token(response.headers()) {
+            return Ok(response);
         }
-        tracing::debug!("access token expired; refreshing and retrying once");
-        let refreshed_now = refresher
+        tracing::debug!("access token rejected (invalid_token); refreshing and retrying once");
+        if refresher
             .refresh_after(generation)
             .await
-            .map_err(credential_error)?;
-        if refreshed_now.is_none() {
-            let body = Full::new(rbytes)
-                .map_err(|never| match never {})
-                .boxed_unsync();
-            return Ok(http::Response::from_parts(rparts, body));
+            .map_err(credential_error)?
+            .is_none()
+        {
+            return Ok(response);
         }
         policy
             .stats
@@ -313,6 +343,20 @@ async fn send_guarded(
             .fetch_add(1, Ordering::Relaxed);
         refreshed = true;
     }
+}
+
+/// Whether a 401's `WWW-Authenticate` is a Bearer challenge with
+/// `error="invalid_token"` (RFC 6750 section 3.1).
+fn says_invalid_token(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            let v = v.to_ascii_lowercase();
+            v.trim_start().starts_with("bearer")
+                && v.replace(' ', "").contains("error=\"invalid_token\"")
+        })
 }
 
 fn credential_error(e: OAuthError) -> HttpError {
@@ -486,6 +530,29 @@ mod tests {
         // The URI says evil; a Host header claiming Dropbox changes nothing.
         let hooks = OutboundHooks::new(policy(), Default::default());
         assert!(hooks.prepare(request("http://127.0.0.1:9/2/x")).is_err());
+    }
+
+    #[test]
+    fn only_an_rfc6750_invalid_token_challenge_triggers_a_refresh() {
+        let h = |v: &str| {
+            let mut m = http::HeaderMap::new();
+            m.insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_str(v).unwrap(),
+            );
+            m
+        };
+        assert!(says_invalid_token(&h(
+            r#"Bearer realm="example", error="invalid_token", error_description="expired""#
+        )));
+        assert!(says_invalid_token(&h(r#"bearer error = "invalid_token""#)));
+        assert!(!says_invalid_token(&h(
+            r#"Bearer error="insufficient_scope""#
+        )));
+        assert!(!says_invalid_token(&h(
+            r#"Basic realm="x", error="invalid_token""#
+        )));
+        assert!(!says_invalid_token(&http::HeaderMap::new()));
     }
 
     #[test]
