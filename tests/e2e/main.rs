@@ -14,6 +14,7 @@ mod hostile;
 mod library;
 mod mapping;
 mod oauth;
+mod saas;
 mod sandbox;
 mod sync;
 mod workflows;
