@@ -418,6 +418,60 @@ fn interrupt(child: &mut Child, how: Interrupt) {
     }
 }
 
+/// A portion that began without recording its SaaS keys (before
+/// `deactivate_missing` was turned on, or under an older version) and is
+/// resumed with it on deactivates nobody: its first pages' keys are
+/// unknown. The next complete run reconciles.
+#[test]
+fn a_resumed_portion_that_did_not_record_its_keys_deactivates_nobody() {
+    use serde_json::json;
+
+    let mut world = saas_resume_world();
+    world.extra = world
+        .extra
+        .replace("deactivate_missing = true", "deactivate_missing = false");
+    world.run(&["sync"]).assert_ok();
+    world.oomnitza.insert_saas_user(json!({
+        "sync_key": "ghost@gone.example", "selected_saas_id": "dbx", "name": "Dropbox",
+        "email": "ghost@gone.example", "status": "active"
+    }));
+    let before = world.dropbox.stats().pages_served;
+    let mut child = spawn_sync(&world);
+    while world.dropbox.stats().pages_served < before + 6 {
+        assert!(child.try_wait().expect("poll").is_none(), "finished early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    world.extra = world
+        .extra
+        .replace("deactivate_missing = false", "deactivate_missing = true");
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("(resumed)"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no deactivation: this portion began without recording"),
+        "{}",
+        run.stderr
+    );
+    let active = |w: &World| {
+        w.oomnitza
+            .saas_users()
+            .iter()
+            .filter(|u| u["status"] == "active")
+            .count()
+    };
+    let listed = world
+        .dropbox
+        .with_team(|t| t.members().filter(|m| !m.status.is_removed()).count());
+    assert_eq!(active(&world), listed + 1, "nobody deactivated");
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("1 deactivated"), "{}", run.stderr);
+    assert_eq!(active(&world), listed);
+}
+
 /// The bug of issue 11: a `deactivate_missing` sync interrupted during the
 /// listing and resumed deactivated every member of the pages listed before
 /// the interruption. Each case: a first sync makes every member a SaaS
@@ -478,11 +532,13 @@ fn the_reconciliation_fault_matrix_deactivates_only_the_missing_after_a_resume()
                 "email": g, "status": "active"
             }));
         }
-        // A slow bulk answer holds the run after its listing (12 pages).
+        // Slow bulk answers hold the run after its listing (12 pages), so
+        // a kill then finds the listing complete and reconciliation not
+        // done: the resumed run must judge keys it never listed itself.
         if after_pages == 12 {
             world
                 .oomnitza
-                .inject(OomnitzaFault::Slow(Duration::from_secs(2)), 1);
+                .inject(OomnitzaFault::Slow(Duration::from_secs(3)), 5);
         }
         let mut child = spawn_sync(&world);
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -500,13 +556,22 @@ fn the_reconciliation_fault_matrix_deactivates_only_the_missing_after_a_resume()
         let out = child.wait_with_output().expect("wait");
         let interrupted = !out.status.success();
         let mut resumed = false;
+        let mut first = None;
         for attempt in 0.. {
             let run = world.run(&["sync"]);
             resumed |= run.stderr.contains("(resumed)");
+            first.get_or_insert_with(|| run.stderr.clone());
             if run.ok() {
                 break;
             }
             assert!(attempt < 3, "{name}: resuming failed:\n{}", run.stderr);
+        }
+        if matches!((how, after_pages), (Interrupt::Sigkill, 12)) {
+            let first = first.unwrap_or_default();
+            assert!(
+                first.contains("pages          0\n"),
+                "{name}: the resumed run should have listed nothing itself:\n{first}"
+            );
         }
         println!("{name}: interrupted {interrupted}, resumed {resumed}");
         // One SIGINT after the last page lets the run finish: it stops

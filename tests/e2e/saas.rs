@@ -149,6 +149,14 @@ fn a_mass_deactivation_is_refused_until_an_operator_confirms_it_once() {
     let world = saas_world(200);
     world.run(&["sync"]).assert_ok();
     let active = count(&world, "active");
+    // A listing that comes back empty (a token of another team, a lost
+    // scope) would deactivate everyone: refused.
+    world.dropbox.update_team(|t| *t = Team::generate(0, 42));
+    world
+        .run(&["sync"])
+        .assert_fails_with(&format!("would deactivate {active} of the {active} active"));
+    assert_eq!(count(&world, "inactive"), 0, "nobody was deactivated");
+    world.dropbox.update_team(|t| *t = Team::generate(200, 42));
     // 50 members vanish from the listing (an API scope, a wrong team...).
     world.dropbox.update_team(|t| *t = Team::generate(150, 42));
     let gone = Team::generate(200, 42)
