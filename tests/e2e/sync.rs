@@ -537,3 +537,48 @@ fn log_lines_carry_no_colour_codes_off_a_terminal() {
         run.stderr
     );
 }
+
+#[test]
+fn a_test_run_and_a_real_sync_never_resume_each_others_portion() {
+    let mut world = World::new(250);
+    world
+        .edit("batch_size = 100", "batch_size = 100\nconcurrency = 1")
+        .append("\n[limits]\nmax_retries = 1\n");
+    // A real sync cut short by an Oomnitza outage leaves its portion open.
+    world
+        .oomnitza
+        .inject(connector_fakes::OomnitzaFault::ServerError(503), 2);
+    world
+        .run(&["sync"])
+        .assert_fails_with("resumes on the next run");
+    // A test run does not take it over (its records would be capped).
+    world
+        .run(&["sync", "--test-run"])
+        .assert_fails_with("a sync is unfinished");
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("(resumed)"), "{}", run.stderr);
+    assert_eq!(world.oomnitza.user_count(), 250);
+    // A test run cut short is abandoned by the next real sync, which
+    // starts a portion of its own.
+    world
+        .oomnitza
+        .inject(connector_fakes::OomnitzaFault::ServerError(503), 2);
+    world.run(&["sync", "--test-run", "--full"]);
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("an unfinished test run"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("(resumed)"), "{}", run.stderr);
+    assert!(
+        world
+            .oomnitza
+            .portions()
+            .iter()
+            .filter(|p| !p.test_run)
+            .all(|p| p.finalized)
+    );
+}
