@@ -64,6 +64,10 @@ pub enum Command {
         /// Send every record, not only those changed since last sent.
         #[arg(long)]
         full: bool,
+        /// Confirm, for this run only, a SaaS reconciliation that would
+        /// deactivate more than `saas.max_deactivations`.
+        #[arg(long)]
+        allow_mass_deactivation: bool,
     },
     /// Run a real sync against a bundled fake Dropbox and fake Oomnitza.
     Demo(crate::demo::DemoArgs),
@@ -226,6 +230,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             dry_run,
             test_run,
             full,
+            allow_mass_deactivation,
         } => {
             let config = Config::load(&args.config)?;
             let integration = Integration::prepare(config).await?;
@@ -237,6 +242,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                     test_run,
                     progress,
                     full,
+                    allow_mass_deactivation,
                     stop: Some(stop),
                 },
             )
@@ -395,26 +401,14 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Runs { limit } => {
             let config = Config::load(&args.config)?;
             let db = open_state(&config)?;
+            // A run whose process died shows as interrupted, not running.
+            db.mark_dead_runs()?;
             let runs = db.runs(limit)?;
             if runs.is_empty() {
                 outln!("no runs recorded in {}", db.path().display());
             }
             for r in runs {
-                outln!(
-                    "#{:<4} {}  {:<10} fetched {:<7} mapped {:<7} failed {:<5} filtered {:<5} sent {:<7} created {:<7} updated {:<7} {}{}",
-                    r.id,
-                    r.started_at,
-                    r.status,
-                    r.fetched,
-                    r.mapped,
-                    r.failed,
-                    r.filtered,
-                    r.sent,
-                    r.created,
-                    r.updated,
-                    r.portion,
-                    r.error.map(|e| format!("  error: {e}")).unwrap_or_default()
-                );
+                outln!("{}", run_line(&r));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -431,6 +425,54 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
+/// One line of `runs`: what kind of run it was (full, test, dry), how it
+/// ended, its counts, and what Oomnitza did (or accepted without counts).
+fn run_line(r: &crate::state::RunRecord) -> String {
+    use crate::state::RunKind;
+    let kind = match (r.kind, r.full) {
+        (RunKind::Dry, true) => "dry,full",
+        (RunKind::Dry, false) => "dry",
+        (RunKind::Test, _) => "test",
+        (RunKind::Sync, true) => "full",
+        (RunKind::Sync, false) => "changes",
+    };
+    let sent = match r.kind {
+        RunKind::Dry => format!("would send {:<7}", r.sent),
+        _ => format!("sent {:<7}", r.sent),
+    };
+    let oomnitza = match r.kind {
+        RunKind::Dry => String::new(),
+        _ if r.accepted > 0 && r.accepted == r.sent => {
+            format!("accepted {:<7} (no counts)  ", r.accepted)
+        }
+        _ if r.accepted > 0 => format!(
+            "created {:<7} updated {:<7} accepted {:<7} (no counts)  ",
+            r.created, r.updated, r.accepted
+        ),
+        _ => format!("created {:<7} updated {:<7} ", r.created, r.updated),
+    };
+    let saas = match (r.deactivated, r.reactivated) {
+        (0, 0) => String::new(),
+        (d, a) => format!("saas {d} deactivated {a} reactivated  "),
+    };
+    format!(
+        "#{:<4} {}  {:<11} {:<8} fetched {:<7} mapped {:<7} failed {:<5} filtered {:<5} {sent} {oomnitza}{saas}{}{}",
+        r.id,
+        r.started_at,
+        r.status,
+        kind,
+        r.fetched,
+        r.mapped,
+        r.failed,
+        r.filtered,
+        r.portion,
+        r.error
+            .as_ref()
+            .map(|e| format!("  error: {e}"))
+            .unwrap_or_default()
+    )
+}
+
 /// A flag raised by SIGINT or SIGTERM: the sync finishes the page in hand,
 /// checkpoints and stops. A second signal exits at once (the state database
 /// is consistent at every commit, so even that loses nothing).
@@ -445,10 +487,18 @@ fn stop_on_signal() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
                 Ok(s) => s,
                 Err(_) => return,
             };
+        // One stream for the whole run: a second Ctrl-C that comes quickly
+        // is not lost between two listeners.
+        #[cfg(unix)]
+        let mut int = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        {
+            Ok(s) => s,
+            Err(_) => return,
+        };
         for _ in 0..2 {
             #[cfg(unix)]
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             #[cfg(not(unix))]

@@ -37,6 +37,8 @@ pub struct Config {
     /// Which actions run without asking first.
     #[serde(default)]
     pub actions: ActionsConfig,
+    #[serde(default)]
+    pub sync: SyncConfig,
     /// Rule-driven actions (`[[workflow]]` tables).
     #[serde(default, rename = "workflow")]
     pub workflows: Vec<crate::workflow::WorkflowConfig>,
@@ -263,6 +265,63 @@ pub struct SaasConfig {
     /// "Deactivate User" option).
     #[serde(default)]
     pub deactivate_missing: bool,
+    /// The most SaaS users one run may deactivate: a count (`25`) or a
+    /// share of the app's active SaaS users (`"10%"`, the default; at
+    /// least 1). A run that would deactivate more deactivates nobody and
+    /// fails until `sync --allow-mass-deactivation` confirms it once.
+    #[serde(default)]
+    pub max_deactivations: Option<MaxDeactivations>,
+}
+
+/// `saas.max_deactivations`: a count, or a percentage written `"N%"`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum MaxDeactivations {
+    Count(u64),
+    Text(String),
+}
+
+impl MaxDeactivations {
+    /// The default: 10% of the app's active SaaS users.
+    pub const DEFAULT_PERCENT: u64 = 10;
+
+    /// The percentage in `"N%"`, if that is what it is.
+    fn percent(text: &str) -> Option<u64> {
+        text.trim()
+            .strip_suffix('%')
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .filter(|n| *n <= 100)
+    }
+
+    fn check(&self) -> Result<()> {
+        match self {
+            MaxDeactivations::Count(_) => Ok(()),
+            MaxDeactivations::Text(t) if Self::percent(t).is_some() => Ok(()),
+            MaxDeactivations::Text(t) => bail!(
+                "saas.max_deactivations = {t:?}: expected a count (e.g. 25) or a percentage of the app's SaaS users (e.g. \"10%\")"
+            ),
+        }
+    }
+
+    /// The limit for an app with `active` SaaS users: a count as given; a
+    /// percentage rounded down, but at least 1.
+    pub fn limit(setting: Option<&MaxDeactivations>, active: u64) -> u64 {
+        let percent = match setting {
+            Some(MaxDeactivations::Count(n)) => return *n,
+            Some(MaxDeactivations::Text(t)) => Self::percent(t).unwrap_or(Self::DEFAULT_PERCENT),
+            None => Self::DEFAULT_PERCENT,
+        };
+        (active.saturating_mul(percent) / 100).max(1)
+    }
+
+    /// How the setting reads in messages.
+    pub fn describe(setting: Option<&MaxDeactivations>) -> String {
+        match setting {
+            Some(MaxDeactivations::Count(n)) => n.to_string(),
+            Some(MaxDeactivations::Text(t)) => format!("{:?}", t.trim()),
+            None => format!("the default, {}%", Self::DEFAULT_PERCENT),
+        }
+    }
 }
 
 fn default_saas_name() -> String {
@@ -278,6 +337,54 @@ pub struct ActionsConfig {
     /// Actions that run without confirmation, e.g. `["get-user-role"]`.
     #[serde(default)]
     pub safe: Vec<String>,
+}
+
+/// How syncs run (`[sync]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// How often a run sends every record, changed or not, so edits and
+    /// deletions made in Oomnitza are repaired: `"7d"` (the default),
+    /// `"12h"`, `"30m"`, `"90s"`, or `"off"`.
+    #[serde(default = "SyncConfig::default_full_every")]
+    pub full_every: String,
+}
+
+impl SyncConfig {
+    fn default_full_every() -> String {
+        "7d".into()
+    }
+
+    /// `full_every` in seconds; `None` when off.
+    pub fn full_every_secs(&self) -> Result<Option<u64>> {
+        let t = self.full_every.trim();
+        if matches!(t, "off" | "never") {
+            return Ok(None);
+        }
+        let unit = |u: &str| match u {
+            "d" => Some(86_400),
+            "h" => Some(3_600),
+            "m" => Some(60),
+            "s" => Some(1),
+            _ => None,
+        };
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        match (t[..split].parse::<u64>(), unit(t[split..].trim())) {
+            (Ok(n), Some(u)) if n > 0 => Ok(Some(n.saturating_mul(u))),
+            _ => bail!(
+                "sync.full_every = {:?}: expected a period such as \"7d\", \"12h\", \"30m\" or \"90s\", or \"off\"",
+                self.full_every
+            ),
+        }
+    }
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            full_every: Self::default_full_every(),
+        }
+    }
 }
 
 /// Where the embedded state database lives.
@@ -609,6 +716,17 @@ impl Config {
         if self.integration.mode == Mode::UserPlusSaas && self.saas.is_none() {
             bail!("integration.mode = \"user-plus-saas\" needs a [saas] table with saas_id");
         }
+        if let Some(s) = &self.saas {
+            if s.deactivate_missing && self.integration.mode != Mode::UserPlusSaas {
+                bail!(
+                    "saas.deactivate_missing = true needs integration.mode = \"user-plus-saas\": in \"user-only\" mode no SaaS users are synced, so none can be reconciled (set the mode, or remove deactivate_missing)"
+                );
+            }
+            if let Some(m) = &s.max_deactivations {
+                m.check()?;
+            }
+        }
+        self.sync.full_every_secs()?;
         self.limits.check()?;
         if self.dropbox.token.is_some() && self.dropbox.oauth.is_some() {
             bail!(
@@ -926,6 +1044,66 @@ token = { env = "OOMNITZA_TOKEN" }
         for (from, to, want) in cases {
             let err = Config::parse(&MINIMAL.replace(from, to)).unwrap_err();
             assert!(format!("{err:#}").contains(want), "{want}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn saas_and_sync_settings_are_checked() {
+        // deactivate_missing in user-only mode is an error, not ignored.
+        let text = format!("{MINIMAL}\n[saas]\nsaas_id = \"s\"\ndeactivate_missing = true\n");
+        let err = format!("{:#}", Config::parse(&text).unwrap_err());
+        assert!(
+            err.contains("saas.deactivate_missing") && err.contains("user-only"),
+            "{err}"
+        );
+        let plus = MINIMAL.replace(
+            "name = \"Dropbox Users\"",
+            "name = \"Dropbox Users\"\nmode = \"user-plus-saas\"",
+        );
+        let ok = format!("{plus}\n[saas]\nsaas_id = \"s\"\ndeactivate_missing = true\n");
+        let c = Config::parse(&ok).unwrap();
+        assert_eq!(c.saas.as_ref().unwrap().max_deactivations, None);
+        for (value, active, want) in [
+            ("25", 1000, 25),
+            ("\"5%\"", 1000, 50),
+            ("\"5%\"", 3, 1),
+            ("0", 9, 0),
+        ] {
+            let c = Config::parse(&format!("{ok}max_deactivations = {value}\n")).unwrap();
+            let m = c.saas.unwrap().max_deactivations;
+            assert_eq!(MaxDeactivations::limit(m.as_ref(), active), want, "{value}");
+        }
+        assert_eq!(MaxDeactivations::limit(None, 3001), 300);
+        assert_eq!(MaxDeactivations::limit(None, 5), 1);
+        for bad in ["\"lots\"", "\"150%\"", "-1", "2.5"] {
+            let err = Config::parse(&format!("{ok}max_deactivations = {bad}\n"))
+                .map(|_| ())
+                .unwrap_err();
+            assert!(
+                format!("{err:#}").contains("max_deactivations"),
+                "{bad}: {err:#}"
+            );
+        }
+        // full_every
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.sync.full_every_secs().unwrap(), Some(7 * 86_400));
+        for (value, want) in [
+            ("12h", Some(43_200)),
+            ("90s", Some(90)),
+            ("off", None),
+            ("2d", Some(172_800)),
+        ] {
+            let c =
+                Config::parse(&format!("{MINIMAL}\n[sync]\nfull_every = \"{value}\"\n")).unwrap();
+            assert_eq!(c.sync.full_every_secs().unwrap(), want, "{value}");
+        }
+        for bad in ["7", "0d", "1w", "d", ""] {
+            let err =
+                Config::parse(&format!("{MINIMAL}\n[sync]\nfull_every = \"{bad}\"\n")).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("sync.full_every"),
+                "{bad}: {err:#}"
+            );
         }
     }
 

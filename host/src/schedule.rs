@@ -4,8 +4,9 @@
 //! `daily` runs once a day at `at` in `timezone` (UTC or a fixed offset);
 //! `every-n-hours` runs every `hours` hours on a grid anchored at `at`. A
 //! run missed while the host was down (the latest scheduled time is after
-//! the latest recorded run) runs once at start. Overlap is impossible: each
-//! sync takes the integration's lock in the state database.
+//! the latest recorded sync) runs once at start. Overlap is impossible: each
+//! sync takes the integration's lock in the state database. Each run is a
+//! full one when `[sync] full_every` says so (the sync decides).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,7 +81,8 @@ pub async fn serve(
 ) -> Result<()> {
     let config = Config::load(config_path)?;
     let db = crate::state::StateDb::open(&config.resolve(&config.state.path))?;
-    let last = db.runs(1)?.into_iter().next().map(|r| r.started_at);
+    // Test and dry runs are trials by hand, not the schedule's runs.
+    let last = db.last_sync_started(&config.integration.name)?;
     drop(db);
     let now = SystemTime::now();
     let due = crate::clock::rfc3339(previous_run(&config.schedule, now)?);

@@ -213,6 +213,49 @@ fn sigterm_stops_after_the_page_in_hand_and_the_next_run_resumes() {
     assert_exactly_once(&world, 6000);
 }
 
+#[cfg(unix)]
+#[test]
+fn a_run_whose_process_died_shows_as_interrupted_not_running() {
+    // 40 pages of 100 at 250 ms: each process is caught mid-listing.
+    let mut world = slow_world(4000, Duration::from_millis(250));
+    world.edit("page_size = 1000", "page_size = 100");
+    // A SIGKILL, then a double Ctrl-C: neither process can record its end.
+    let mut child = spawn_sync(&world);
+    std::thread::sleep(Duration::from_millis(900));
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let runs = world.run(&["runs"]);
+    runs.assert_ok();
+    let first = runs.stdout.lines().next().unwrap_or_default().to_string();
+    assert!(first.contains("interrupted"), "{}", runs.stdout);
+    assert!(!runs.stdout.contains("running"), "{}", runs.stdout);
+    let mut child = spawn_sync(&world);
+    std::thread::sleep(Duration::from_millis(900));
+    interrupt(&mut child, Interrupt::DoubleSigint);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("second signal"), "{stderr}");
+    // The next start (here a sync) marks it; the sync then resumes.
+    world.run(&["sync"]).assert_ok();
+    let runs = world.run(&["runs"]);
+    let lines: Vec<&str> = runs.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", runs.stdout);
+    assert!(lines[0].contains("succeeded"), "{}", runs.stdout);
+    for l in &lines[1..] {
+        assert!(l.contains("interrupted"), "{}", runs.stdout);
+        assert!(l.contains("its process ended"), "{}", runs.stdout);
+    }
+    assert_exactly_once_or_redelivered(&world, 4000);
+}
+
+/// Exactly `n` held and applied once, allowing the batches a kill caught in
+/// flight to arrive twice.
+#[track_caller]
+fn assert_exactly_once_or_redelivered(world: &World, n: usize) {
+    assert_applied_once(world, n, 2 * 400);
+}
+
 #[test]
 fn two_syncs_of_one_integration_never_overlap() {
     let world = slow_world(3000, Duration::from_millis(300));
@@ -330,5 +373,248 @@ fn the_fault_matrix_ends_with_every_record_applied_once() {
         }
         println!("{name}: succeeded after {attempts} run(s)");
         assert_applied_once(&world, 2500, 0);
+    }
+}
+
+/// A SaaS world for reconciliation under interruption: 1,200 members on 12
+/// pages of 100 at 120 ms a page, "User plus SaaS user" with
+/// `deactivate_missing`.
+fn saas_resume_world() -> World {
+    let mut world = slow_world(1200, Duration::from_millis(120));
+    world
+        .edit("mode = \"user-only\"", "mode = \"user-plus-saas\"")
+        .edit("page_size = 1000", "page_size = 100")
+        .append("\n[saas]\nsaas_id = \"dbx\"\ndeactivate_missing = true\n");
+    world
+}
+
+/// How a run is interrupted.
+#[derive(Debug, Clone, Copy)]
+enum Interrupt {
+    /// One SIGINT: the run stops after the page in hand.
+    Sigint,
+    /// Two SIGINTs: the run exits at once (a double Ctrl-C).
+    DoubleSigint,
+    Sigkill,
+}
+
+#[cfg(unix)]
+fn interrupt(child: &mut Child, how: Interrupt) {
+    let signal = |sig: &str| {
+        let _ = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status();
+    };
+    match how {
+        Interrupt::Sigint => signal("-INT"),
+        Interrupt::DoubleSigint => {
+            signal("-INT");
+            std::thread::sleep(Duration::from_millis(30));
+            signal("-INT");
+        }
+        Interrupt::Sigkill => {
+            let _ = child.kill();
+        }
+    }
+}
+
+/// A portion that began without recording its SaaS keys (before
+/// `deactivate_missing` was turned on, or under an older version) and is
+/// resumed with it on deactivates nobody: its first pages' keys are
+/// unknown. The next complete run reconciles.
+#[test]
+fn a_resumed_portion_that_did_not_record_its_keys_deactivates_nobody() {
+    use serde_json::json;
+
+    let mut world = saas_resume_world();
+    world.extra = world
+        .extra
+        .replace("deactivate_missing = true", "deactivate_missing = false");
+    world.run(&["sync"]).assert_ok();
+    world.oomnitza.insert_saas_user(json!({
+        "sync_key": "ghost@gone.example", "selected_saas_id": "dbx", "name": "Dropbox",
+        "email": "ghost@gone.example", "status": "active"
+    }));
+    let before = world.dropbox.stats().pages_served;
+    let mut child = spawn_sync(&world);
+    while world.dropbox.stats().pages_served < before + 6 {
+        assert!(child.try_wait().expect("poll").is_none(), "finished early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    world.extra = world
+        .extra
+        .replace("deactivate_missing = false", "deactivate_missing = true");
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("(resumed)"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no deactivation: this portion began without recording"),
+        "{}",
+        run.stderr
+    );
+    let active = |w: &World| {
+        w.oomnitza
+            .saas_users()
+            .iter()
+            .filter(|u| u["status"] == "active")
+            .count()
+    };
+    let listed = world
+        .dropbox
+        .with_team(|t| t.members().filter(|m| !m.status.is_removed()).count());
+    assert_eq!(active(&world), listed + 1, "nobody deactivated");
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("1 deactivated"), "{}", run.stderr);
+    assert_eq!(active(&world), listed);
+}
+
+/// The bug of issue 11: a `deactivate_missing` sync interrupted during the
+/// listing and resumed deactivated every member of the pages listed before
+/// the interruption. Each case: a first sync makes every member a SaaS
+/// user; then 20 members leave Dropbox, 10 are removed (listed with status
+/// `removed`) and 5 SaaS users Dropbox never had appear in Oomnitza; a sync
+/// is interrupted after some pages (SIGINT, a double SIGINT, SIGKILL) and
+/// resumed until it succeeds. Then exactly those 35 are inactive and every
+/// member Dropbox lists (not removed), Team admins among them, is active.
+#[cfg(unix)]
+#[test]
+fn the_reconciliation_fault_matrix_deactivates_only_the_missing_after_a_resume() {
+    use connector_fakes::MemberStatus;
+    use serde_json::json;
+
+    let cases = [
+        (Interrupt::Sigint, 1),
+        (Interrupt::Sigint, 6),
+        (Interrupt::Sigint, 12),
+        (Interrupt::DoubleSigint, 6),
+        (Interrupt::Sigkill, 1),
+        (Interrupt::Sigkill, 6),
+        (Interrupt::Sigkill, 12),
+    ];
+    for (how, after_pages) in cases {
+        let name = format!("{how:?} after {after_pages} pages");
+        let world = saas_resume_world();
+        world.run(&["sync"]).assert_ok();
+        let before = world.dropbox.stats().pages_served;
+        // 20 members leave; 10 are removed; 5 ghosts appear in Oomnitza.
+        let removed: Vec<String> = world.dropbox.update_team(|t| {
+            *t = Team::generate(1180, 42);
+            let mut removed = Vec::new();
+            for i in (100..1180).step_by(37) {
+                let mut m = t.member(i);
+                if m.status != MemberStatus::Active || m.is_team_admin() || removed.len() == 10 {
+                    continue;
+                }
+                m.status = MemberStatus::Removed {
+                    is_recoverable: true,
+                    is_disconnected: false,
+                };
+                removed.push(m.email.to_lowercase());
+                t.set_member(i, m);
+            }
+            removed
+        });
+        assert_eq!(removed.len(), 10, "{name}");
+        let left: Vec<String> = Team::generate(1200, 42)
+            .members()
+            .skip(1180)
+            .filter(|m| !m.status.is_removed())
+            .map(|m| m.email.to_lowercase())
+            .collect();
+        let ghosts: Vec<String> = (0..5).map(|i| format!("ghost{i}@gone.example")).collect();
+        for g in &ghosts {
+            world.oomnitza.insert_saas_user(json!({
+                "sync_key": g, "selected_saas_id": "dbx", "name": "Dropbox",
+                "email": g, "status": "active"
+            }));
+        }
+        // Slow bulk answers hold the run after its listing (12 pages), so
+        // a kill then finds the listing complete and reconciliation not
+        // done: the resumed run must judge keys it never listed itself.
+        if after_pages == 12 {
+            world
+                .oomnitza
+                .inject(OomnitzaFault::Slow(Duration::from_secs(3)), 5);
+        }
+        let mut child = spawn_sync(&world);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while world.dropbox.stats().pages_served < before + after_pages {
+            assert!(Instant::now() < deadline, "{name}: the listing stalled");
+            if child.try_wait().expect("poll").is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if after_pages == 12 {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        interrupt(&mut child, how);
+        let out = child.wait_with_output().expect("wait");
+        let interrupted = !out.status.success();
+        let mut resumed = false;
+        let mut first = None;
+        for attempt in 0.. {
+            let run = world.run(&["sync"]);
+            resumed |= run.stderr.contains("(resumed)");
+            first.get_or_insert_with(|| run.stderr.clone());
+            if run.ok() {
+                break;
+            }
+            assert!(attempt < 3, "{name}: resuming failed:\n{}", run.stderr);
+        }
+        if matches!((how, after_pages), (Interrupt::Sigkill, 12)) {
+            let first = first.unwrap_or_default();
+            assert!(
+                first.contains("pages          0\n"),
+                "{name}: the resumed run should have listed nothing itself:\n{first}"
+            );
+        }
+        println!("{name}: interrupted {interrupted}, resumed {resumed}");
+        // One SIGINT after the last page lets the run finish: it stops
+        // only between pages. Every other case was cut short and resumed.
+        if !matches!((how, after_pages), (Interrupt::Sigint, 12)) {
+            assert!(interrupted && resumed, "{name}: was not interrupted");
+        }
+        let saas = world.oomnitza.saas_users();
+        let status_of = |key: &str| {
+            saas.iter()
+                .find(|u| u["sync_key"] == key)
+                .map(|u| u["status"].as_str().unwrap_or_default().to_string())
+        };
+        let listed: Vec<(String, bool)> = world.dropbox.with_team(|t| {
+            t.members()
+                .filter(|m| !m.status.is_removed())
+                .map(|m| (m.email.to_lowercase(), m.is_team_admin()))
+                .collect()
+        });
+        let wrongly: Vec<&String> = listed
+            .iter()
+            .filter(|(e, _)| status_of(e).as_deref() != Some("active"))
+            .map(|(e, _)| e)
+            .collect();
+        assert!(
+            wrongly.is_empty(),
+            "{name}: {} members Dropbox lists are not active SaaS users, e.g. {:?}",
+            wrongly.len(),
+            &wrongly[..wrongly.len().min(3)]
+        );
+        assert!(listed.iter().any(|(_, admin)| *admin), "{name}: has admins");
+        for key in ghosts.iter().chain(&left).chain(&removed) {
+            assert_eq!(
+                status_of(key).as_deref(),
+                Some("inactive"),
+                "{name}: {key} is missing from Dropbox"
+            );
+        }
+        let inactive = saas.iter().filter(|u| u["status"] == "inactive").count();
+        assert_eq!(
+            inactive,
+            ghosts.len() + left.len() + removed.len(),
+            "{name}"
+        );
     }
 }

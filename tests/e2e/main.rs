@@ -15,6 +15,7 @@ mod hostile_cli;
 mod library;
 mod mapping;
 mod oauth;
+mod saas;
 mod sandbox;
 mod sync;
 mod workflows;

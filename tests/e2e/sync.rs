@@ -1,6 +1,7 @@
 //! Whole syncs through the binary: sizes, preferences, modes, dry and test runs.
 
 use connector_fakes::Team;
+use serde_json::json;
 
 use crate::support::{World, component, run_bin};
 
@@ -220,7 +221,19 @@ fn user_plus_saas_mode_sends_saas_accounts() {
         .edit("mode = \"user-only\"", "mode = \"user-plus-saas\"")
         .append("\n[saas]\nsaas_id = \"saas-7\"\n");
     world.run(&["sync"]).assert_ok();
+    let removed: Vec<String> = world.dropbox.with_team(|t| {
+        t.members()
+            .filter(|m| m.status.is_removed())
+            .map(|m| m.email.to_lowercase())
+            .collect()
+    });
+    assert!(!removed.is_empty(), "the team has removed members");
     for u in world.oomnitza.users() {
+        // A removed member is no active SaaS user: no `saas` object.
+        if removed.iter().any(|e| u["EMAIL"] == e.as_str()) {
+            assert!(u.get("saas").is_none(), "{u}");
+            continue;
+        }
         let saas = &u["saas"];
         assert_eq!(saas["selected_saas_id"], "saas-7");
         assert_eq!(saas["name"], "Dropbox");
@@ -326,5 +339,246 @@ fn validate_accepts_a_complete_config() {
         world.dropbox.stats().requests,
         0,
         "validate makes no vendor calls"
+    );
+}
+
+/// The lines `runs` prints, newest first.
+fn runs_lines(world: &World) -> Vec<String> {
+    let runs = world.run(&["runs"]);
+    runs.assert_ok();
+    runs.stdout.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn a_test_run_does_not_mark_its_records_as_sent() {
+    let mut world = World::new(50);
+    // No periodic full run here: it would send everything anyway.
+    world.append("\n[sync]\nfull_every = \"off\"\n");
+    let run = world.run(&["sync", "--test-run"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("(test run)"), "{}", run.stderr);
+    assert_eq!(world.oomnitza.portions()[0].records, 10);
+    // The real sync sends every record, the ten included.
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("sent           50 in 1 batches"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("not sent       0 unchanged"),
+        "{}",
+        run.stderr
+    );
+    let p = world.oomnitza.portions().pop().unwrap();
+    assert_eq!((p.records, p.test_run), (50, false));
+    let run = world.run(&["sync"]);
+    assert!(
+        run.stderr.contains("not sent       50 unchanged"),
+        "{}",
+        run.stderr
+    );
+    // 15 members change; a test run sends the first ten of them...
+    world.dropbox.update_team(|t| {
+        for i in 0..15 {
+            let mut m = t.member(i);
+            m.name.surname = format!("Changed{i}");
+            t.set_member(i, m);
+        }
+    });
+    world.run(&["sync", "--test-run"]).assert_ok();
+    assert_eq!(world.oomnitza.portions().pop().unwrap().records, 10);
+    // ...and the real sync still sends all 15.
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("sent           15 in 1 batches"),
+        "{}",
+        run.stderr
+    );
+    let lines = runs_lines(&world);
+    let kinds: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().nth(3).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["changes", "test", "changes", "changes", "test"],
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn a_full_run_every_full_every_repairs_drift_in_oomnitza_and_serve_honours_it() {
+    let world = World::new(60);
+    // The first run is full: nothing was ever sent.
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("(full run)"), "{}", run.stderr);
+    // Someone edits one user and deletes another in Oomnitza.
+    let (edited, deleted) = world.dropbox.with_team(|t| {
+        (
+            t.member(3).email.to_lowercase(),
+            t.member(7).email.to_lowercase(),
+        )
+    });
+    assert!(
+        world
+            .oomnitza
+            .set_user_field(&edited, "FIRST_NAME", json!("Edited in Oomnitza"))
+    );
+    assert!(world.oomnitza.remove_user(&deleted));
+    // Change detection alone never repairs that.
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(!run.stderr.contains("(full run)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not sent       60 unchanged"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(world.oomnitza.user_count(), 59);
+    // Eight days later (the default full_every is 7 days), the scheduler's
+    // run is a full one.
+    let db = world.dir.path().join("oomnitza-connect.db");
+    let conn = rusqlite::Connection::open(&db).expect("state database");
+    let eight_days_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 8 * 86_400;
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'last_full:Dropbox Users'",
+        [eight_days_ago.to_string()],
+    )
+    .expect("age the last full run");
+    conn.execute("UPDATE runs SET started_at = '2000-01-01T00:00:00Z'", [])
+        .expect("age the history");
+    drop(conn);
+    let run = world.run(&["serve", "--max-runs", "1"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("(full run)"), "{}", run.stderr);
+    assert_eq!(world.oomnitza.user_count(), 60, "the deleted user is back");
+    let held = world.oomnitza.user_by("EMAIL", &edited).unwrap();
+    assert_ne!(
+        held["FIRST_NAME"], "Edited in Oomnitza",
+        "the edit is repaired"
+    );
+    let p = world.oomnitza.portions().pop().unwrap();
+    assert_eq!((p.records, p.created, p.updated), (60, 1, 1));
+    // And the next run is incremental again; `runs` shows which were full.
+    let run = world.run(&["sync"]);
+    assert!(!run.stderr.contains("(full run)"), "{}", run.stderr);
+    let lines = runs_lines(&world);
+    let kinds: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().nth(3).unwrap_or_default())
+        .collect();
+    assert_eq!(kinds, ["changes", "full", "changes", "full"], "{lines:#?}");
+    // Turned off, no run is full unless asked.
+    let mut world = world;
+    world.append("\n[sync]\nfull_every = \"off\"\n");
+    let run = world.run(&["sync"]);
+    assert!(!run.stderr.contains("(full run)"), "{}", run.stderr);
+    let run = world.run(&["sync", "--full"]);
+    assert!(run.stderr.contains("(full run)"), "{}", run.stderr);
+}
+
+#[test]
+fn answers_without_counts_are_reported_as_accepted_and_a_dry_run_says_what_it_would_send() {
+    let world = World::new(250);
+    let dry = world.run(&["sync", "--dry-run"]);
+    dry.assert_ok();
+    assert!(
+        dry.stderr.contains("would send     250 in 3 batches"),
+        "{}",
+        dry.stderr
+    );
+    assert_eq!(world.oomnitza.request_count(), 0);
+    world.oomnitza.answer_bulk_without_counts(true);
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains("oomnitza       250 accepted (Oomnitza's answers carried no counts)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("0 created"), "{}", run.stderr);
+    let lines = runs_lines(&world);
+    assert!(lines[0].contains("accepted 250"), "{lines:#?}");
+    assert!(!lines[0].contains("created"), "{lines:#?}");
+    assert!(lines[1].contains(" dry,full "), "{lines:#?}");
+    assert!(lines[1].contains("would send 250"), "{lines:#?}");
+    // A dry run of an unchanged team would send nothing.
+    let dry = world.run(&["sync", "--dry-run"]);
+    assert!(
+        dry.stderr.contains("would send     0 in 0 batches"),
+        "{}",
+        dry.stderr
+    );
+    assert_eq!(dry.stdout, "");
+}
+
+#[test]
+fn log_lines_carry_no_colour_codes_off_a_terminal() {
+    let world = World::new(30);
+    // A retried page makes a warning line.
+    world
+        .dropbox
+        .inject(connector_fakes::DropboxFault::ServerError(503), 1);
+    let run = world.run(&["-v", "sync"]);
+    run.assert_ok();
+    assert!(run.stderr.contains(" WARN "), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains('\u{1b}'),
+        "escape codes in: {:?}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_test_run_and_a_real_sync_never_resume_each_others_portion() {
+    let mut world = World::new(250);
+    world
+        .edit("batch_size = 100", "batch_size = 100\nconcurrency = 1")
+        .append("\n[limits]\nmax_retries = 1\n");
+    // A real sync cut short by an Oomnitza outage leaves its portion open.
+    world
+        .oomnitza
+        .inject(connector_fakes::OomnitzaFault::ServerError(503), 2);
+    world
+        .run(&["sync"])
+        .assert_fails_with("resumes on the next run");
+    // A test run does not take it over (its records would be capped).
+    world
+        .run(&["sync", "--test-run"])
+        .assert_fails_with("a sync is unfinished");
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("(resumed)"), "{}", run.stderr);
+    assert_eq!(world.oomnitza.user_count(), 250);
+    // A test run cut short is abandoned by the next real sync, which
+    // starts a portion of its own.
+    world
+        .oomnitza
+        .inject(connector_fakes::OomnitzaFault::ServerError(503), 2);
+    world.run(&["sync", "--test-run", "--full"]);
+    let run = world.run(&["sync"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("an unfinished test run"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("(resumed)"), "{}", run.stderr);
+    assert!(
+        world
+            .oomnitza
+            .portions()
+            .iter()
+            .filter(|p| !p.test_run)
+            .all(|p| p.finalized)
     );
 }

@@ -118,27 +118,45 @@ impl OomnitzaClient {
         self.list("/api/v3/saas_users", filter, limit, skip).await
     }
 
-    /// `PATCH /api/v3/saas_users/deactivate`; returns the ids that failed.
+    /// `PATCH /api/v3/saas_users/deactivate`; returns the ids that failed,
+    /// each with its error.
     pub async fn deactivate_saas_users(
         &self,
         ids: &[String],
-    ) -> Result<Vec<String>, OomnitzaError> {
+    ) -> Result<Vec<(String, String)>, OomnitzaError> {
+        self.saas_user_status("/api/v3/saas_users/deactivate", ids)
+            .await
+    }
+
+    /// `PATCH /api/v3/saas_users/activate`; returns the ids that failed,
+    /// each with its error.
+    pub async fn activate_saas_users(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, String)>, OomnitzaError> {
+        self.saas_user_status("/api/v3/saas_users/activate", ids)
+            .await
+    }
+
+    /// The answer is `[{"saas_user_id", "error"}]`, one per id; an id it
+    /// does not answer for failed ("no answer"), and an answer of another
+    /// shape is an error: nothing counts as done unless Oomnitza says so.
+    async fn saas_user_status(
+        &self,
+        path: &str,
+        ids: &[String],
+    ) -> Result<Vec<(String, String)>, OomnitzaError> {
         let answer: serde_json::Value = self
             .call(
                 Method::PATCH,
-                "/api/v3/saas_users/deactivate",
+                path,
                 Some(&serde_json::json!({ "saas_user_ids": ids })),
             )
             .await?;
-        Ok(answer
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter(|r| !r["error"].is_null())
-                    .filter_map(|r| r["saas_user_id"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default())
+        saas_user_failures(&answer, ids).map_err(|message| OomnitzaError::Decode {
+            route: format!("PATCH {path}"),
+            message,
+        })
     }
 
     async fn list(
@@ -346,6 +364,45 @@ impl OomnitzaClient {
     }
 }
 
+/// The ids of `asked` that `answer` does not report done, with why.
+fn saas_user_failures(
+    answer: &serde_json::Value,
+    asked: &[String],
+) -> Result<Vec<(String, String)>, String> {
+    let rows = answer
+        .as_array()
+        .ok_or("expected a list of {saas_user_id, error}")?;
+    let mut done = std::collections::HashSet::new();
+    let mut failed = std::collections::HashMap::new();
+    for row in rows {
+        let id = match &row["saas_user_id"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => return Err("an entry has no saas_user_id".into()),
+        };
+        match &row["error"] {
+            serde_json::Value::Null => {
+                done.insert(id);
+            }
+            e => {
+                let why = e.as_str().map_or_else(|| e.to_string(), str::to_string);
+                failed.insert(id, why);
+            }
+        }
+    }
+    Ok(asked
+        .iter()
+        .filter(|id| !done.contains(*id))
+        .map(|id| {
+            let why = failed
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| "no answer".into());
+            (id.clone(), why)
+        })
+        .collect())
+}
+
 /// Percent-encodes a path segment (connector names have spaces).
 fn url_segment(s: &str) -> String {
     let mut out = String::new();
@@ -366,5 +423,29 @@ mod tests {
     #[test]
     fn connector_names_are_path_safe() {
         assert_eq!(url_segment("Dropbox Users"), "Dropbox%20Users");
+    }
+
+    #[test]
+    fn saas_user_answers_are_read_strictly() {
+        let asked: Vec<String> = ["a", "b", "7", "d"].map(String::from).to_vec();
+        let answer = serde_json::json!([
+            {"saas_user_id": "a", "error": null},
+            {"saas_user_id": "b", "error": "not found"},
+            {"saas_user_id": 7, "error": null},
+        ]);
+        assert_eq!(
+            saas_user_failures(&answer, &asked).unwrap(),
+            vec![
+                ("b".to_string(), "not found".to_string()),
+                ("d".to_string(), "no answer".to_string())
+            ]
+        );
+        for bad in [
+            serde_json::json!({}),
+            serde_json::json!(null),
+            serde_json::json!([{"error": null}]),
+        ] {
+            assert!(saas_user_failures(&bad, &asked).is_err(), "{bad}");
+        }
     }
 }

@@ -19,20 +19,55 @@ pub struct BulkRequest<'a> {
     pub error: Option<&'a str>,
 }
 
-/// What the bulk API answered. Oomnitza's answer varies by version; the
-/// counts are read when present.
+/// What the bulk API answered. Oomnitza's answer varies by version: the
+/// counts are read when present, and an answer without any (an empty body,
+/// `{}`, `{"portion": …}`) still acknowledges the batch, whose records
+/// then count as accepted.
 #[derive(Debug, Default, Deserialize)]
 pub struct BulkResponse {
     #[serde(default)]
-    pub created: u64,
+    pub created: Option<u64>,
     #[serde(default)]
-    pub updated: u64,
+    pub updated: Option<u64>,
     #[serde(default)]
-    pub unchanged: u64,
+    pub unchanged: Option<u64>,
     #[serde(default)]
-    pub skipped: u64,
+    pub skipped: Option<u64>,
     #[serde(default)]
-    pub failed: u64,
+    pub failed: Option<u64>,
+}
+
+impl BulkResponse {
+    /// Whether the answer carried any count.
+    pub fn counted(&self) -> bool {
+        [
+            self.created,
+            self.updated,
+            self.unchanged,
+            self.skipped,
+            self.failed,
+        ]
+        .iter()
+        .any(Option::is_some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bulk_answers_with_and_without_counts() {
+        let with: BulkResponse =
+            serde_json::from_str(r#"{"portion":"p","created":2,"updated":0}"#).unwrap();
+        assert!(with.counted());
+        assert_eq!((with.created, with.unchanged), (Some(2), None));
+        for body in ["{}", r#"{"portion":"p"}"#, r#"{"created":null}"#] {
+            let without: BulkResponse = serde_json::from_str(body).unwrap();
+            assert!(!without.counted(), "{body}");
+        }
+        assert!(!BulkResponse::default().counted(), "an empty body");
+    }
 }
 
 /// `POST /api/v3/bulk/<connector>/add_ready_portion`: a run with nothing to

@@ -16,6 +16,13 @@
 //! (Oomnitza counts it as unchanged), never a record: the outbox already
 //! guarantees delivery within the portion.
 //!
+//! With SaaS reconciliation on, each page's commit also records the SaaS
+//! keys it listed ([`PageCommit::seen`]), in the same transaction as its
+//! checkpoint: a resumed portion knows every key its earlier processes saw,
+//! so reconciliation judges the whole listing, never the part one process
+//! saw. The SaaS users this tool deactivates are remembered too, so one
+//! that Dropbox lists again is reactivated.
+//!
 //! Keys, fingerprints and portions are stored as 64-bit hashes
 //! ([`hash64`]): an integer primary key makes the per-record lookup and
 //! upsert cheap, and the table small (about 30 bytes a record). Two keys
@@ -36,7 +43,31 @@ pub struct ActiveRun {
     pub listing_complete: bool,
     pub acked_batches: u64,
     pub started_at: String,
+    /// The portion is a test run (only a test run resumes it).
+    pub test_run: bool,
+    /// The portion sends every record, changed or not.
+    pub full: bool,
+    /// Records filtered out, and records that failed to map, in all the
+    /// portion's committed pages (a listed page counts again after an
+    /// expired cursor; only "none" matters).
+    pub filtered: u64,
+    pub failed: u64,
+    /// The mapping hash under which the portion records the SaaS keys it
+    /// lists, from its first page on; `None`: it records none.
+    pub saas_keys: Option<String>,
 }
+
+/// How a new portion begins.
+#[derive(Debug, Clone, Default)]
+pub struct PortionStart<'a> {
+    pub test_run: bool,
+    pub full: bool,
+    /// Record the SaaS keys listed, under this mapping hash.
+    pub saas_keys: Option<&'a str>,
+}
+
+/// The SaaS keys a portion listed, as [`hash64`]s of the lower-cased key.
+pub type SaasKeys = std::collections::HashSet<i64>;
 
 /// A batch waiting in the outbox.
 #[derive(Debug, Clone)]
@@ -57,12 +88,18 @@ pub struct Mark {
 }
 
 /// One page, ready to commit.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct PageCommit<'a> {
     /// Each batch's records as a JSON array.
     pub batches: Vec<String>,
     pub cursor: Option<&'a str>,
     pub listing_complete: bool,
+    /// Records of the page filtered out, and failed to map.
+    pub filtered: u64,
+    pub failed: u64,
+    /// The SaaS keys the page listed ([`hash64`] of each, little-endian,
+    /// back to back), when the portion records them.
+    pub seen: Option<Vec<u8>>,
 }
 
 /// A stable 64-bit hash: the first 8 bytes of SHA-256 over `parts`, each
@@ -93,7 +130,8 @@ impl StateDb {
         Ok(self
             .conn
             .query_row(
-                "SELECT portion, run_id, cursor, pages_done, listing_complete, acked_batches, started_at
+                "SELECT portion, run_id, cursor, pages_done, listing_complete, acked_batches, started_at,
+                 test_run, full, filtered, failed, saas_keys
                  FROM active_run WHERE integration = ?1",
                 [integration],
                 |r| {
@@ -105,6 +143,11 @@ impl StateDb {
                         listing_complete: r.get::<_, i64>(4)? != 0,
                         acked_batches: r.get::<_, i64>(5)? as u64,
                         started_at: r.get(6)?,
+                        test_run: r.get::<_, i64>(7)? != 0,
+                        full: r.get::<_, i64>(8)? != 0,
+                        filtered: r.get::<_, i64>(9)? as u64,
+                        failed: r.get::<_, i64>(10)? as u64,
+                        saas_keys: r.get(11)?,
                     })
                 },
             )
@@ -117,10 +160,20 @@ impl StateDb {
         portion: &str,
         run_id: i64,
         at: &str,
+        how: &PortionStart<'_>,
     ) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO active_run (integration, portion, run_id, started_at) VALUES (?1, ?2, ?3, ?4)",
-            params![integration, portion, run_id, at],
+            "INSERT INTO active_run (integration, portion, run_id, started_at, test_run, full, saas_keys)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                integration,
+                portion,
+                run_id,
+                at,
+                how.test_run as i64,
+                how.full as i64,
+                how.saas_keys
+            ],
         )?;
         Ok(())
     }
@@ -133,8 +186,9 @@ impl StateDb {
         Ok(())
     }
 
-    /// The run is over: forget its checkpoint and outbox. (Marks stay: a
-    /// later portion has another hash, so they no longer count as queued.)
+    /// The run is over: forget its checkpoint, outbox and SaaS keys.
+    /// (Marks stay: a later portion has another hash, so they no longer
+    /// count as queued.)
     pub fn clear_active_run(&self, integration: &str, portion: &str) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
@@ -142,6 +196,7 @@ impl StateDb {
             [integration],
         )?;
         tx.execute("DELETE FROM outbox WHERE portion = ?1", [portion])?;
+        tx.execute("DELETE FROM saas_seen WHERE portion = ?1", [portion])?;
         tx.commit()?;
         Ok(())
     }
@@ -155,8 +210,9 @@ impl StateDb {
         Ok(())
     }
 
-    /// Commits one page: its batches into the outbox and the checkpoint
-    /// past it. Returns the outbox ids, in order.
+    /// Commits one page: its batches into the outbox, the SaaS keys it
+    /// listed, its counts and the checkpoint past it, in one transaction.
+    /// Returns the outbox ids, in order.
     pub fn commit_page(
         &self,
         integration: &str,
@@ -174,14 +230,96 @@ impl StateDb {
                 ids.push(tx.last_insert_rowid());
             }
         }
-        tx.execute(
-            "UPDATE active_run SET cursor = ?2, pages_done = pages_done + 1, listing_complete = ?3
-             WHERE integration = ?1",
-            params![integration, page.cursor, page.listing_complete as i64],
+        if let Some(seen) = page.seen.as_deref().filter(|s| !s.is_empty()) {
+            tx.prepare_cached("INSERT INTO saas_seen (portion, keys) VALUES (?1, ?2)")?
+                .execute(params![portion, seen])?;
+        }
+        let updated = tx.execute(
+            "UPDATE active_run SET cursor = ?2, pages_done = pages_done + 1, listing_complete = ?3,
+             filtered = filtered + ?4, failed = failed + ?5
+             WHERE integration = ?1 AND portion = ?6",
+            params![
+                integration,
+                page.cursor,
+                page.listing_complete as i64,
+                page.filtered as i64,
+                page.failed as i64,
+                portion
+            ],
         )?;
+        if updated != 1 {
+            anyhow::bail!("portion {portion} is not the active run of `{integration}`");
+        }
         tx.commit()
             .context("cannot commit the page to the state database")?;
         Ok(ids)
+    }
+
+    /// Every SaaS key the portion's committed pages listed.
+    pub fn saas_seen(&self, portion: &str) -> Result<SaasKeys> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT keys FROM saas_seen WHERE portion = ?1")?;
+        let mut rows = stmt.query([portion])?;
+        let mut keys = SaasKeys::new();
+        while let Some(row) = rows.next()? {
+            let blob: Vec<u8> = row.get(0)?;
+            if !blob.len().is_multiple_of(8) {
+                anyhow::bail!("the SaaS keys recorded for portion {portion} are damaged");
+            }
+            keys.extend(
+                blob.chunks_exact(8)
+                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])),
+            );
+        }
+        Ok(keys)
+    }
+
+    /// Remembers SaaS users this tool is about to deactivate (before the
+    /// call: a crash after it must not forget them), with their keys.
+    pub fn record_deactivations(
+        &self,
+        integration: &str,
+        users: &[(String, i64)],
+        at: &str,
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT INTO saas_deactivated (integration, saas_user_id, key, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (integration, saas_user_id) DO UPDATE SET key = excluded.key, at = excluded.at",
+            )?;
+            for (id, key) in users {
+                put.execute(params![integration, id, key, at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Forgets deactivations (reactivated, or never made).
+    pub fn forget_deactivations(&self, integration: &str, ids: &[String]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut del = tx.prepare_cached(
+                "DELETE FROM saas_deactivated WHERE integration = ?1 AND saas_user_id = ?2",
+            )?;
+            for id in ids {
+                del.execute(params![integration, id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The SaaS users this tool deactivated and has not reactivated:
+    /// `(saas_user_id, key)`.
+    pub fn deactivations(&self, integration: &str) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT saas_user_id, key FROM saas_deactivated WHERE integration = ?1 ORDER BY at, saas_user_id",
+        )?;
+        let rows = stmt.query_map([integration], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn pending_batches(&self, portion: &str) -> Result<Vec<PendingBatch>> {
@@ -342,6 +480,20 @@ impl StateDb {
         Ok(())
     }
 
+    /// Whether process `pid` holds the run lock of `name`, with a fresh
+    /// heartbeat.
+    pub fn holds_lock(&self, name: &str, pid: i64) -> Result<bool> {
+        let beat: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT heartbeat_at FROM locks WHERE name = ?1 AND pid = ?2",
+                params![name, pid],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(beat.is_some_and(|b| now_secs() - b < LOCK_TTL_SECS))
+    }
+
     pub fn release_lock(&self, name: &str) -> Result<()> {
         self.conn.execute(
             "DELETE FROM locks WHERE name = ?1 AND pid = ?2",
@@ -353,7 +505,7 @@ impl StateDb {
 
 /// Whether a process id is alive on this machine (Linux: /proc). Elsewhere
 /// the heartbeat TTL alone decides.
-fn process_alive(pid: i64) -> bool {
+pub(super) fn process_alive(pid: i64) -> bool {
     if cfg!(target_os = "linux") {
         std::path::Path::new(&format!("/proc/{pid}")).exists()
     } else {
@@ -374,7 +526,8 @@ mod tests {
     #[test]
     fn a_committed_page_survives_until_acknowledged() {
         let (_d, db) = db();
-        db.begin_active_run("i", "p", 1, "t").unwrap();
+        db.begin_active_run("i", "p", 1, "t", &PortionStart::default())
+            .unwrap();
         let mark = Mark {
             fingerprint: Some(7),
             portion: hash64(&[b"p"]),
@@ -387,6 +540,7 @@ mod tests {
                     batches: vec!["[1]".into(), "[2]".into()],
                     cursor: Some("c1"),
                     listing_complete: false,
+                    ..PageCommit::default()
                 },
             )
             .unwrap();
@@ -415,6 +569,67 @@ mod tests {
             vec![Some(mark)],
             "marks outlive the run"
         );
+    }
+
+    #[test]
+    fn saas_keys_and_counts_commit_with_their_page() {
+        let (_d, db) = db();
+        let how = PortionStart {
+            saas_keys: Some("m1"),
+            ..PortionStart::default()
+        };
+        db.begin_active_run("i", "p", 1, "t", &how).unwrap();
+        let keys = |ks: &[i64]| Some(ks.iter().flat_map(|k| k.to_le_bytes()).collect());
+        for (seen, filtered) in [(keys(&[1, -2]), 0), (keys(&[]), 3), (keys(&[i64::MIN]), 0)] {
+            db.commit_page(
+                "i",
+                "p",
+                &PageCommit {
+                    seen,
+                    filtered,
+                    failed: 1,
+                    ..PageCommit::default()
+                },
+            )
+            .unwrap();
+        }
+        // Another portion's page is refused whole: nothing of it is kept.
+        let other = PageCommit {
+            seen: keys(&[99]),
+            ..PageCommit::default()
+        };
+        assert!(db.commit_page("i", "q", &other).is_err());
+        let a = db.active_run("i").unwrap().unwrap();
+        assert_eq!(
+            (a.pages_done, a.filtered, a.failed, a.saas_keys.as_deref()),
+            (3, 3, 3, Some("m1"))
+        );
+        assert_eq!(
+            db.saas_seen("p").unwrap(),
+            SaasKeys::from([1, -2, i64::MIN])
+        );
+        assert!(db.saas_seen("q").unwrap().is_empty());
+        // An expired cursor restarts the listing; what was seen stays.
+        db.restart_listing("i").unwrap();
+        assert_eq!(db.saas_seen("p").unwrap().len(), 3);
+        db.clear_active_run("i", "p").unwrap();
+        assert!(db.saas_seen("p").unwrap().is_empty());
+    }
+
+    #[test]
+    fn deactivations_are_remembered_until_forgotten() {
+        let (_d, db) = db();
+        db.record_deactivations("i", &[("a".into(), 1), ("b".into(), 2)], "t1")
+            .unwrap();
+        db.record_deactivations("j", &[("a".into(), 9)], "t1")
+            .unwrap();
+        assert_eq!(
+            db.deactivations("i").unwrap(),
+            vec![("a".to_string(), 1), ("b".to_string(), 2)]
+        );
+        db.forget_deactivations("i", &["a".into()]).unwrap();
+        assert_eq!(db.deactivations("i").unwrap(), vec![("b".to_string(), 2)]);
+        assert_eq!(db.deactivations("j").unwrap(), vec![("a".to_string(), 9)]);
     }
 
     #[test]

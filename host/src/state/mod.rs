@@ -91,10 +91,39 @@ const MIGRATIONS: &[&str] = &[
         fingerprint INTEGER,
         portion INTEGER NOT NULL
     );",
+    // 4: what SaaS reconciliation needs to be right across a resume (the
+    // SaaS keys each committed page listed, the portion's filtered and
+    // failed counts, which SaaS users this tool deactivated), what kind of
+    // run each run was (sync, test, dry; full or not; its process, to tell
+    // a dead run from a running one), and how many records Oomnitza
+    // acknowledged without counts.
+    "ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'sync';
+    ALTER TABLE runs ADD COLUMN full INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN pid INTEGER;
+    ALTER TABLE runs ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN deactivated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN reactivated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE active_run ADD COLUMN test_run INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE active_run ADD COLUMN full INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE active_run ADD COLUMN filtered INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE active_run ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE active_run ADD COLUMN saas_keys TEXT;
+    CREATE TABLE saas_seen (
+        portion TEXT NOT NULL,
+        keys BLOB NOT NULL
+    );
+    CREATE INDEX saas_seen_by_portion ON saas_seen (portion);
+    CREATE TABLE saas_deactivated (
+        integration TEXT NOT NULL,
+        saas_user_id TEXT NOT NULL,
+        key INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (integration, saas_user_id)
+    ) WITHOUT ROWID;",
 ];
 
 mod durable;
-pub use durable::{ActiveRun, Mark, PageCommit, PendingBatch, hash64};
+pub use durable::{ActiveRun, Mark, PageCommit, PendingBatch, PortionStart, SaasKeys, hash64};
 
 /// What an action did, as the audit log records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +159,39 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// What kind of run a history row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunKind {
+    /// A real sync.
+    #[default]
+    Sync,
+    /// `--test-run`: a trial of at most 10 records.
+    Test,
+    /// `--dry-run`: nothing sent.
+    Dry,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Sync => "sync",
+            RunKind::Test => "test",
+            RunKind::Dry => "dry",
+        }
+    }
+
+    fn parse(s: &str) -> RunKind {
+        match s {
+            "test" => RunKind::Test,
+            "dry" => RunKind::Dry,
+            _ => RunKind::Sync,
+        }
+    }
+}
+
+/// The status of a run whose process died without finishing it.
+pub const INTERRUPTED: &str = "interrupted";
+
 /// A run of a sync, as the history records it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunRecord {
@@ -147,6 +209,14 @@ pub struct RunRecord {
     pub created: u64,
     pub updated: u64,
     pub error: Option<String>,
+    pub kind: RunKind,
+    /// Sent every record, changed or not.
+    pub full: bool,
+    /// Records Oomnitza acknowledged in answers that carried no counts.
+    pub accepted: u64,
+    /// SaaS users deactivated / reactivated by the run's reconciliation.
+    pub deactivated: u64,
+    pub reactivated: u64,
 }
 
 pub struct StateDb {
@@ -265,11 +335,26 @@ impl StateDb {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Starts a run; returns its id.
-    pub fn start_run(&self, integration: &str, portion: &str, started_at: &str) -> Result<i64> {
+    /// Starts a run of this process; returns its id.
+    pub fn start_run(
+        &self,
+        integration: &str,
+        portion: &str,
+        started_at: &str,
+        kind: RunKind,
+        full: bool,
+    ) -> Result<i64> {
         self.conn.execute(
-            "INSERT INTO runs (integration, portion, started_at, status) VALUES (?1, ?2, ?3, 'running')",
-            params![integration, portion, started_at],
+            "INSERT INTO runs (integration, portion, started_at, status, kind, full, pid)
+             VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)",
+            params![
+                integration,
+                portion,
+                started_at,
+                kind.as_str(),
+                full as i64,
+                std::process::id() as i64
+            ],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -277,7 +362,8 @@ impl StateDb {
     pub fn finish_run(&self, id: i64, r: &RunRecord) -> Result<()> {
         self.conn.execute(
             "UPDATE runs SET ended_at = ?2, status = ?3, fetched = ?4, mapped = ?5, failed = ?6,
-             filtered = ?7, sent = ?8, created = ?9, updated = ?10, error = ?11 WHERE id = ?1",
+             filtered = ?7, sent = ?8, created = ?9, updated = ?10, error = ?11, accepted = ?12,
+             deactivated = ?13, reactivated = ?14 WHERE id = ?1",
             params![
                 id,
                 r.ended_at,
@@ -289,17 +375,93 @@ impl StateDb {
                 r.sent as i64,
                 r.created as i64,
                 r.updated as i64,
-                r.error
+                r.error,
+                r.accepted as i64,
+                r.deactivated as i64,
+                r.reactivated as i64
             ],
         )?;
         Ok(())
+    }
+
+    /// Marks as interrupted every run recorded as running whose process is
+    /// gone: a double Ctrl-C or a SIGKILL ends a process before it can say
+    /// so. A real or test run is alive only while its process holds the
+    /// integration's lock; a dry run takes no lock, so only its process is
+    /// checked. This process has no run going when it calls this. Returns
+    /// how many were marked.
+    pub fn mark_dead_runs(&self) -> Result<u64> {
+        let me = std::process::id() as i64;
+        let running: Vec<(i64, String, String, Option<i64>)> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id, integration, kind, pid FROM runs WHERE status = 'running'")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut marked = 0;
+        for (id, integration, kind, pid) in running {
+            let alive = match pid {
+                None => false,
+                Some(pid) if pid == me => false,
+                Some(pid) if RunKind::parse(&kind) == RunKind::Dry => durable::process_alive(pid),
+                Some(pid) => self.holds_lock(&integration, pid)? && durable::process_alive(pid),
+            };
+            if !alive {
+                marked += self.conn.execute(
+                    "UPDATE runs SET status = ?2, error = COALESCE(error, ?3) WHERE id = ?1 AND status = 'running'",
+                    params![
+                        id,
+                        INTERRUPTED,
+                        "its process ended before the run finished (killed, or stopped by a second signal); the next sync resumes its portion"
+                    ],
+                )? as u64;
+            }
+        }
+        Ok(marked)
+    }
+
+    /// When the last run that sent every record completed (Unix seconds).
+    pub fn last_full_at(&self, integration: &str) -> Result<Option<i64>> {
+        let v: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [format!("last_full:{integration}")],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(v.and_then(|v| v.parse().ok()))
+    }
+
+    pub fn set_last_full(&self, integration: &str, at_secs: i64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![format!("last_full:{integration}"), at_secs.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// When the latest real sync (not a test or dry run) of `integration`
+    /// started.
+    pub fn last_sync_started(&self, integration: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT started_at FROM runs WHERE integration = ?1 AND kind = 'sync'
+                 ORDER BY id DESC LIMIT 1",
+                [integration],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// The latest `limit` runs, newest first.
     pub fn runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
         let mut stmt = self.conn.prepare(
             "SELECT id, integration, portion, started_at, ended_at, status, fetched, mapped, failed,
-             filtered, sent, created, updated, error FROM runs ORDER BY id DESC LIMIT ?1",
+             filtered, sent, created, updated, error, kind, full, accepted, deactivated, reactivated
+             FROM runs ORDER BY id DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit], |r| {
             Ok(RunRecord {
@@ -317,6 +479,11 @@ impl StateDb {
                 created: r.get::<_, i64>(11)? as u64,
                 updated: r.get::<_, i64>(12)? as u64,
                 error: r.get(13)?,
+                kind: RunKind::parse(&r.get::<_, String>(14)?),
+                full: r.get::<_, i64>(15)? != 0,
+                accepted: r.get::<_, i64>(16)? as u64,
+                deactivated: r.get::<_, i64>(17)? as u64,
+                reactivated: r.get::<_, i64>(18)? as u64,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -398,7 +565,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = StateDb::open(&dir.path().join("s.db")).unwrap();
         let id = db
-            .start_run("Dropbox Users", "p-1", "2026-11-27T00:00:00Z")
+            .start_run(
+                "Dropbox Users",
+                "p-1",
+                "2026-11-27T00:00:00Z",
+                RunKind::Sync,
+                true,
+            )
             .unwrap();
         db.finish_run(
             id,
@@ -414,5 +587,61 @@ mod tests {
         let runs = db.runs(10).unwrap();
         assert_eq!(runs[0].fetched, 5);
         assert_eq!(runs[0].status, "succeeded");
+        assert!(runs[0].full);
+        assert_eq!(runs[0].kind, RunKind::Sync);
+        assert_eq!(
+            db.last_sync_started("Dropbox Users").unwrap().as_deref(),
+            Some("2026-11-27T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn runs_whose_process_died_are_marked_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.db")).unwrap();
+        // A dry run of a live process (pid 1), a real run of a live process
+        // that holds the lock, one of a dead process, one of a live process
+        // without the lock, and one of this process (which has no run going).
+        let add = |kind, pid: i64| {
+            let id = db.start_run("i", "p", "t", kind, false).unwrap();
+            db.conn
+                .execute("UPDATE runs SET pid = ?2 WHERE id = ?1", params![id, pid])
+                .unwrap();
+            id
+        };
+        let dry = add(RunKind::Dry, 1);
+        let locked = add(RunKind::Sync, 1);
+        let dead = add(RunKind::Test, 999_999_999);
+        let unlocked = add(RunKind::Sync, 1);
+        let mine = add(RunKind::Sync, std::process::id() as i64);
+        db.conn
+            .execute(
+                "INSERT INTO locks (name, pid, heartbeat_at) VALUES ('i', 1, ?1)",
+                [i64::MAX / 2],
+            )
+            .unwrap();
+        // `unlocked` is the same process as `locked`: only one of them can
+        // be its run, so a lock alone does not keep both alive.
+        db.conn
+            .execute(
+                "UPDATE runs SET integration = 'j' WHERE id = ?1",
+                [unlocked],
+            )
+            .unwrap();
+        assert_eq!(db.mark_dead_runs().unwrap(), 3);
+        let status = |id: i64| {
+            db.runs(10)
+                .unwrap()
+                .into_iter()
+                .find(|r| r.id == id)
+                .unwrap()
+                .status
+        };
+        assert_eq!(status(dry), "running");
+        assert_eq!(status(locked), "running");
+        for id in [dead, unlocked, mine] {
+            assert_eq!(status(id), INTERRUPTED);
+        }
+        assert_eq!(db.mark_dead_runs().unwrap(), 0);
     }
 }

@@ -30,7 +30,6 @@ mod pages;
 mod report;
 mod shape;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -43,7 +42,7 @@ use crate::config::Mode;
 use crate::integration::Integration;
 use crate::oomnitza::OomnitzaClient;
 use crate::oomnitza::wire::BulkRequest;
-use crate::state::StateDb;
+use crate::state::{PortionStart, RunKind, StateDb};
 
 pub use report::SyncReport;
 use shape::{Envelope, RecordShaper};
@@ -59,6 +58,9 @@ pub struct SyncOptions {
     pub progress: bool,
     /// Send every record, changed or not.
     pub full: bool,
+    /// Let this run's SaaS reconciliation deactivate more than
+    /// `saas.max_deactivations` (an operator's one-time confirmation).
+    pub allow_mass_deactivation: bool,
     /// Set by a signal handler: finish the page in hand, checkpoint, stop.
     pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
@@ -123,6 +125,24 @@ pub async fn run(integration: &Integration, opts: &SyncOptions) -> Result<SyncRe
     result
 }
 
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Whether a new portion must send every record: `[sync] full_every` has
+/// passed since the last full run completed (or there was none).
+fn full_run_due(integration: &Integration, db: &Db) -> Result<bool> {
+    let cfg = &integration.config;
+    let Some(every) = cfg.sync.full_every_secs()? else {
+        return Ok(false);
+    };
+    let last = db_call(db, |d| d.last_full_at(&cfg.integration.name))?;
+    Ok(last.is_none_or(|t| now_secs().saturating_sub(t) >= every as i64))
+}
+
 async fn run_locked(
     integration: &Integration,
     opts: &SyncOptions,
@@ -133,15 +153,15 @@ async fn run_locked(
     let cfg = &integration.config;
     let name = cfg.integration.name.clone();
     let hash = mapping_hash(integration);
+    // Runs whose process died (SIGKILL, a double Ctrl-C) show as such.
+    let dead = db_call(db, |d| d.mark_dead_runs())?;
+    if dead > 0 {
+        tracing::info!("{dead} earlier run(s) ended without finishing: marked interrupted");
+    }
     // A dry run after a mapping change must show every record, as the real
     // run would send, without forgetting anything itself.
     let stale = opts.dry_run && !db_call(db, |d| d.mapping_matches(&name, &hash))?;
-    let effective = SyncOptions {
-        full: opts.full || stale,
-        ..opts.clone()
-    };
-    let opts = &effective;
-    let active = if opts.dry_run {
+    let mut active = if opts.dry_run {
         None
     } else {
         if db_call(db, |d| d.check_mapping(&name, &hash))? {
@@ -149,6 +169,50 @@ async fn run_locked(
         }
         db_call(db, |d| d.active_run(&name))?
     };
+    // A test run resumes only a test run's portion, and a real sync never
+    // resumes one: its records were capped at 10.
+    match &active {
+        Some(a) if a.test_run && !opts.test_run => {
+            tracing::warn!(
+                "an unfinished test run (portion {}) is abandoned; this sync starts afresh",
+                a.portion
+            );
+            db_call(db, |d| d.clear_active_run(&name, &a.portion))?;
+            active = None;
+        }
+        Some(a) if !a.test_run && opts.test_run => bail!(
+            "a sync is unfinished (portion {}, {} pages done): run `oomnitza-connect sync` to finish it first; a test run does not resume it",
+            a.portion,
+            a.pages_done
+        ),
+        _ => {}
+    }
+    // A new portion is full when asked, or when `full_every` has passed; a
+    // resumed one stays what it began as.
+    let full = match &active {
+        Some(a) => a.full,
+        None => !opts.test_run && (opts.full || full_run_due(integration, db)?),
+    };
+    if let Some(a) = active.as_ref().filter(|a| opts.full && !a.full) {
+        tracing::warn!(
+            "--full: the resumed portion {} began as an incremental run; the rest of it is sent whole, and the next run is a full one only when `sync.full_every` says so (run `sync --full` again after this one)",
+            a.portion
+        );
+    }
+    let effective = SyncOptions {
+        full: full || opts.full || stale,
+        ..opts.clone()
+    };
+    let opts = &effective;
+    let reconcile = cfg.integration.mode == Mode::UserPlusSaas
+        && cfg.saas.as_ref().is_some_and(|s| s.deactivate_missing);
+    // The SaaS keys a portion lists are recorded from its first page, under
+    // the mapping that derives them; a portion that did not is not judged.
+    let record_saas_keys = reconcile
+        && !opts.test_run
+        && active
+            .as_ref()
+            .is_none_or(|a| a.saas_keys.as_deref() == Some(hash.as_str()));
     let portion = active
         .as_ref()
         .map(|a| a.portion.clone())
@@ -157,6 +221,7 @@ async fn run_locked(
         portion: portion.clone(),
         dry_run: opts.dry_run,
         test_run: opts.test_run,
+        full,
         resumed: active.is_some(),
         ..Default::default()
     };
@@ -168,25 +233,36 @@ async fn run_locked(
             a.acked_batches
         );
     }
-    let run_id = if opts.dry_run {
-        None
-    } else {
-        let id = db_call(db, |d| d.start_run(&name, &portion, &crate::clock::now()))?;
-        db_call(db, |d| match &active {
-            Some(_) => d.set_active_run_id(&name, id),
-            None => d.begin_active_run(&name, &portion, id, &crate::clock::now()),
-        })?;
-        Some(id)
+    let kind = match (opts.dry_run, opts.test_run) {
+        (true, _) => RunKind::Dry,
+        (false, true) => RunKind::Test,
+        (false, false) => RunKind::Sync,
     };
+    let run_id = db_call(db, |d| {
+        d.start_run(&name, &portion, &crate::clock::now(), kind, full)
+    })?;
+    if !opts.dry_run {
+        db_call(db, |d| match &active {
+            Some(_) => d.set_active_run_id(&name, run_id),
+            None => d.begin_active_run(
+                &name,
+                &portion,
+                run_id,
+                &crate::clock::now(),
+                &PortionStart {
+                    test_run: opts.test_run,
+                    full,
+                    saas_keys: record_saas_keys.then_some(hash.as_str()),
+                },
+            ),
+        })?;
+    }
     let stats = integration.policy.stats.clone();
     let before = (
         stats.requests.load(Ordering::Relaxed),
         stats.denied.load(Ordering::Relaxed),
     );
-    // SaaS reconciliation needs every key seen; collected only when it runs.
-    let saas_keys = (cfg.integration.mode == Mode::UserPlusSaas
-        && cfg.saas.as_ref().is_some_and(|s| s.deactivate_missing))
-    .then(|| Arc::new(std::sync::Mutex::new(HashSet::new())));
+    let spec = shape::run_spec(integration);
     let ctx = Arc::new(BatchContext::new(integration, &portion, opts.test_run)?);
     let (tx, rx) = mpsc::channel::<Batch>(cfg.oomnitza.concurrency * 2);
     let forwarder = tokio::spawn(forward::forward(
@@ -219,15 +295,15 @@ async fn run_locked(
     if fetched.is_ok() && !listing_done {
         let cursor = active.as_ref().and_then(|a| a.cursor.clone());
         let listing = pages::Listing {
-            shaper: RecordShaper::new(integration),
+            shaper: RecordShaper::new(integration).reading_status(&spec),
             ctx: ctx.clone(),
             db: db.clone(),
             opts: opts.clone(),
             mapping_hash: hash.clone(),
             batch_size: cfg.oomnitza.batch_size,
-            saas_keys: saas_keys.clone(),
+            record_saas_keys,
         };
-        fetched = pages::fetch_all(integration, listing, &mut report, tx, cursor).await;
+        fetched = pages::fetch_all(integration, &spec, listing, &mut report, tx, cursor).await;
     } else {
         drop(tx);
     }
@@ -235,14 +311,17 @@ async fn run_locked(
         .await
         .map_err(|e| anyhow!("forwarder task failed: {e}"))?;
     match &forwarded {
+        // A dry run posts nothing: its counts are what it would send.
+        Ok(_) if opts.dry_run => {}
         Ok(totals) => {
             report.sent = totals.sent;
             report.batches = totals.batches;
-            report.created = totals.resp.created;
-            report.updated = totals.resp.updated;
-            report.unchanged = totals.resp.unchanged;
-            report.skipped = totals.resp.skipped;
-            report.rejected = totals.resp.failed;
+            report.created = totals.created;
+            report.updated = totals.updated;
+            report.unchanged = totals.unchanged;
+            report.skipped = totals.skipped;
+            report.rejected = totals.failed;
+            report.accepted = totals.accepted;
         }
         Err(e) => report.error = Some(format!("{e:#}")),
     }
@@ -259,43 +338,47 @@ async fn run_locked(
     report.denied = stats.denied.load(Ordering::Relaxed) - before.1;
 
     if let Some(client) = &client {
+        // What the listing saw, read before closing the portion forgets it.
+        let evidence = match reconcile {
+            true => close::Evidence::load(db, &name, &hash)?,
+            false => None,
+        };
         close::close_portion(client, &ctx, &mut report, db, &name).await?;
         if report.error.is_none()
             && !report.stopped
-            && let Some(keys) = &saas_keys
+            && let Some(evidence) = evidence
         {
-            let keys =
-                std::mem::take(&mut *keys.lock().map_err(|_| anyhow!("SaaS keys poisoned"))?);
-            close::reconcile_saas(integration, client, opts, &keys, &mut report).await;
+            close::reconcile_saas(integration, client, opts, &evidence, &mut report, db).await;
         }
     }
     report.oomnitza_retries = client.as_ref().map_or(0, |c| c.retries());
     report.elapsed = started.elapsed();
-    if let Some(id) = run_id {
-        db_call(db, |d| {
-            d.finish_run(
-                id,
-                &crate::state::RunRecord {
-                    ended_at: Some(crate::clock::now()),
-                    status: match (&report.error, report.stopped) {
-                        (Some(_), _) => "failed",
-                        (None, true) => "stopped",
-                        (None, false) => "succeeded",
-                    }
-                    .into(),
-                    fetched: report.fetched,
-                    mapped: report.mapped,
-                    failed: report.failed,
-                    filtered: report.filtered,
-                    sent: report.sent,
-                    created: report.created,
-                    updated: report.updated,
-                    error: report.error.clone(),
-                    ..Default::default()
-                },
-            )
-        })?;
-    }
+    db_call(db, |d| {
+        d.finish_run(
+            run_id,
+            &crate::state::RunRecord {
+                ended_at: Some(crate::clock::now()),
+                status: match (&report.error, report.stopped) {
+                    (Some(_), _) => "failed",
+                    (None, true) => "stopped",
+                    (None, false) => "succeeded",
+                }
+                .into(),
+                fetched: report.fetched,
+                mapped: report.mapped,
+                failed: report.failed,
+                filtered: report.filtered,
+                sent: report.sent,
+                created: report.created,
+                updated: report.updated,
+                error: report.error.clone(),
+                accepted: report.accepted,
+                deactivated: report.saas_deactivated,
+                reactivated: report.saas_reactivated,
+                ..Default::default()
+            },
+        )
+    })?;
     Ok(report)
 }
 

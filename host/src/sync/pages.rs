@@ -9,12 +9,14 @@
 //! the last committed cursor.
 //!
 //! The committer also keeps each record's mark (key, fingerprint, portion;
-//! see `state::durable`), buffered and written in groups.
+//! see `state::durable`), buffered and written in groups. With SaaS
+//! reconciliation on, it records the SaaS keys each page listed in the
+//! page's own commit, so a resumed portion knows them all.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
@@ -22,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::shape::RecordShaper;
 use super::{Batch, BatchContext, Db, SyncOptions, SyncReport, db_call};
+use crate::bindings::MappingSpec;
 use crate::bindings::{ConnectorError, FetchRequest, MapOutcome, MappedPage, RecordKind};
 use crate::config::Mode;
 use crate::integration::{Integration, describe_error};
@@ -50,6 +53,9 @@ struct Counts {
     filtered: u64,
     unchanged_skipped: u64,
     already_queued: u64,
+    /// Dry run: records and batches it would send.
+    would_send: u64,
+    would_batches: u64,
 }
 
 /// What stays the same for every page of a run.
@@ -61,8 +67,8 @@ pub(super) struct Listing {
     /// Salts fingerprints: a mapping change makes every record new.
     pub mapping_hash: String,
     pub batch_size: usize,
-    /// SaaS keys seen, for reconciliation (only when it is enabled).
-    pub saas_keys: Option<Arc<Mutex<HashSet<String>>>>,
+    /// Record the SaaS keys each page lists, for reconciliation.
+    pub record_saas_keys: bool,
 }
 
 /// Fetches pages from `cursor` on and commits each before its batches go
@@ -70,6 +76,7 @@ pub(super) struct Listing {
 /// the forwarder has stopped. Pages fetched before an error are committed.
 pub(super) async fn fetch_all(
     integration: &Integration,
+    spec: &MappingSpec,
     listing: Listing,
     report: &mut SyncReport,
     tx: mpsc::Sender<Batch>,
@@ -83,7 +90,7 @@ pub(super) async fn fetch_all(
         let progress = progress.clone();
         tokio::task::spawn_blocking(move || commit_pages(listing, page_rx, tx, progress))
     };
-    let fetched = fetch_pages(integration, report, page_tx, cursor, test_run, stop).await;
+    let fetched = fetch_pages(integration, spec, report, page_tx, cursor, test_run, stop).await;
     let committed = committer
         .await
         .map_err(|e| anyhow!("the page committer failed: {e}"))?;
@@ -118,12 +125,17 @@ fn merge(report: &mut SyncReport, c: &Counts) {
     report.filtered += c.filtered;
     report.unchanged_skipped += c.unchanged_skipped;
     report.already_queued += c.already_queued;
+    if report.dry_run {
+        report.sent += c.would_send;
+        report.batches += c.would_batches;
+    }
 }
 
 /// The fetching half: one component call per page, retried while the
 /// vendor is rate-limiting or unavailable.
 async fn fetch_pages(
     integration: &Integration,
+    spec: &MappingSpec,
     report: &mut SyncReport,
     page_tx: mpsc::Sender<PageMsg>,
     mut cursor: Option<String>,
@@ -152,7 +164,7 @@ async fn fetch_pages(
             sync_time: sync_time.clone(),
             read_ahead: !test_run,
         };
-        let fetched = match fetch_with_retries(integration, &mut inst, &req, report, page_no)
+        let fetched = match fetch_with_retries(integration, spec, &mut inst, &req, report, page_no)
             .await?
         {
             Some(page) => {
@@ -201,6 +213,7 @@ async fn fetch_pages(
 /// `None`: the cursor expired.
 async fn fetch_with_retries(
     integration: &Integration,
+    spec: &MappingSpec,
     inst: &mut crate::instance::ConnectorInstance,
     req: &FetchRequest,
     report: &mut SyncReport,
@@ -209,7 +222,7 @@ async fn fetch_with_retries(
     let max_retries = integration.config.limits.max_retries;
     let mut retry = crate::retry::Retry::new(max_retries);
     loop {
-        let err = match inst.fetch_mapped(req, &integration.spec).await? {
+        let err = match inst.fetch_mapped(req, spec).await? {
             Ok(page) => return Ok(Some(page)),
             Err(ConnectorError::Conflict(c))
                 if c.tag == "invalid_cursor" && req.cursor.is_some() =>
@@ -330,7 +343,8 @@ fn commit_loop(
 ) -> Result<()> {
     let name = l.ctx.connector_name.as_str();
     let portion_tag = hash64(&[l.ctx.portion.as_bytes()]);
-    let limit = if l.opts.test_run { Some(10u64) } else { None };
+    let test_run = l.opts.test_run;
+    let limit = if test_run { Some(10u64) } else { None };
     let full = l.opts.full || l.opts.test_run;
     let dry = l.opts.dry_run;
     let mut stdout = std::io::stdout().lock();
@@ -356,7 +370,9 @@ fn commit_loop(
             // Keep the run lock fresh: a lock without heartbeats is a crash.
             db_call(&l.db, |d| d.heartbeat(name))?;
         }
-        let candidates = shape_records(l, page.outcomes, c, &mut key);
+        let (filtered, failed) = (c.filtered, c.failed);
+        let mut seen = l.record_saas_keys.then(Vec::new);
+        let candidates = shape_records(l, page.outcomes, c, &mut key, seen.as_mut());
         let keys: Vec<i64> = candidates.iter().map(|r| r.key).collect();
         let mut marks = db_call(&l.db, |d| d.marks(&keys))?;
         for (m, k) in marks.iter_mut().zip(&keys) {
@@ -366,10 +382,11 @@ fn commit_loop(
         }
         let mut chosen = Vec::with_capacity(candidates.len());
         seen_on_page.clear();
-        for (r, mark) in candidates.into_iter().zip(marks) {
+        for (mut r, mark) in candidates.into_iter().zip(marks) {
             if limit.is_some_and(|l| queued + chosen.len() as u64 >= l) {
                 break;
             }
+            r.previous = mark;
             let queued_here = !seen_on_page.insert(r.key);
             let queued_before = !dry && mark.is_some_and(|m| m.portion == portion_tag);
             if queued_here || queued_before {
@@ -396,17 +413,29 @@ fn commit_loop(
             batches,
             cursor: page.cursor.as_deref(),
             listing_complete: last_page,
+            filtered: c.filtered - filtered,
+            failed: c.failed - failed,
+            seen,
         };
         if dry {
+            c.would_send += chosen.len() as u64;
+            c.would_batches += commit.batches.len() as u64;
             for records in &commit.batches {
                 stdout.write_all(&l.ctx.envelope.body(records.as_bytes()))?;
                 writeln!(stdout)?;
             }
         } else {
             let ids = db_call(&l.db, |d| d.commit_page(name, &l.ctx.portion, &commit))?;
+            // A test run marks its records as queued in its portion, but
+            // keeps the fingerprint last sent by a real run: what it sent
+            // counts as never sent, so the next real sync sends it.
             let marks = chosen.iter().map(|r| {
+                let fingerprint = match test_run {
+                    true => r.previous.and_then(|m| m.fingerprint),
+                    false => r.fingerprint,
+                };
                 let mark = Mark {
-                    fingerprint: r.fingerprint,
+                    fingerprint,
                     portion: portion_tag,
                 };
                 (r.key, mark)
@@ -442,15 +471,19 @@ struct Candidate {
     /// [`hash64`] of the mapping and `json`; `None` for a record that failed
     /// to map (sent raw, never skipped as unchanged).
     fingerprint: Option<i64>,
+    /// Its mark before this page (set when chosen).
+    previous: Option<Mark>,
 }
 
 /// The page's outcomes as JSON records with their keys and fingerprints;
-/// filtered records are only counted.
+/// filtered records are only counted. With `seen`, the SaaS key of every
+/// mapped record (not removed) is appended to it ([`hash64`], little-endian).
 fn shape_records(
     l: &Listing,
     outcomes: Vec<MapOutcome>,
     c: &mut Counts,
     key: &mut String,
+    mut seen: Option<&mut Vec<u8>>,
 ) -> Vec<Candidate> {
     let name = l.ctx.connector_name.as_bytes();
     let mut candidates = Vec::with_capacity(outcomes.len());
@@ -461,11 +494,10 @@ fn shape_records(
             MapOutcome::Mapped(m) => {
                 c.mapped += 1;
                 l.shaper.write_mapped(&m.values, &mut json);
-                if let Some(keys) = &l.saas_keys
+                if let Some(seen) = seen.as_deref_mut()
                     && let Some(k) = l.shaper.saas_key(&m.values)
-                    && let Ok(mut keys) = keys.lock()
                 {
-                    keys.insert(k);
+                    seen.extend_from_slice(&hash64(&[k.as_bytes()]).to_le_bytes());
                 }
                 l.shaper.write_key(&m.values, key);
                 let fp = hash64(&[l.mapping_hash.as_bytes(), &json]);
@@ -486,6 +518,7 @@ fn shape_records(
             json,
             key,
             fingerprint,
+            previous: None,
         });
     }
     candidates

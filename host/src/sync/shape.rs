@@ -9,10 +9,37 @@
 
 use serde_json::{Map, Value as Json};
 
-use crate::bindings::{Value, to_json};
+use crate::bindings::{MappingRule, MappingSpec, RuleSource, Value, to_json};
 use crate::config::Mode;
 use crate::integration::Integration;
 use crate::oomnitza::wire::BulkRequest;
+
+/// The target of the rule the host adds, in "User plus SaaS user" mode, to
+/// learn each member's `status` (never sent: a removed member is no active
+/// SaaS user).
+pub const STATUS_TARGET: &str = "oomnitza-connect:status";
+
+/// The spec a sync asks the component to apply: the operator's, plus, in
+/// "User plus SaaS user" mode with a connector whose catalog has a `status`
+/// field, a rule reading it into [`STATUS_TARGET`].
+pub fn run_spec(integration: &Integration) -> MappingSpec {
+    let mut spec = integration.spec.clone();
+    let saas = integration.config.integration.mode == Mode::UserPlusSaas;
+    let has_status = integration
+        .manifest
+        .fields
+        .iter()
+        .any(|f| f.name == "status");
+    if saas && has_status && !spec.rules.iter().any(|r| r.target == STATUS_TARGET) {
+        spec.rules.push(MappingRule {
+            target: STATUS_TARGET.to_owned(),
+            source: RuleSource::Field("status".to_owned()),
+            transforms: vec![],
+            required: false,
+        });
+    }
+    spec
+}
 
 /// Where one rule's value goes.
 #[derive(Debug, Clone)]
@@ -40,6 +67,8 @@ pub struct RecordShaper {
     /// fields, minus every mapping target and sync key. A component cannot
     /// use a failure to send `USER`, `EMAIL` or a role of its choosing.
     raw_keys: std::collections::HashSet<String>,
+    /// Rule position of [`STATUS_TARGET`], when the spec has it.
+    status_rule: Option<usize>,
 }
 
 fn json_string(s: &str) -> String {
@@ -68,13 +97,21 @@ impl RecordShaper {
         shaper
     }
 
+    /// Reads members' status where `spec` (the run's, see [`run_spec`])
+    /// puts it. Rules the operator's spec lacks have no slot: their
+    /// values are never written.
+    pub fn reading_status(mut self, spec: &MappingSpec) -> Self {
+        self.status_rule = spec.rules.iter().rposition(|r| r.target == STATUS_TARGET);
+        self
+    }
+
     fn from_targets(targets: &[&str], sync_key: &[String], saas: Option<(&str, &str)>) -> Self {
         let last = |t: &str| targets.iter().rposition(|x| *x == t);
         let slots = targets
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                if last(t) != Some(i) {
+                if last(t) != Some(i) || *t == STATUS_TARGET {
                     return Slot::Skip;
                 }
                 match t.strip_prefix("saas.") {
@@ -98,7 +135,16 @@ impl RecordShaper {
             key_rules: sync_key.iter().map(|k| last(k)).collect(),
             saas_key_rule: saas.and_then(|_| last("saas.sync_key")),
             raw_keys: Default::default(),
+            status_rule: last(STATUS_TARGET),
         }
+    }
+
+    /// Whether the record is a removed member: no active SaaS user, so it
+    /// carries no `saas` object and has no SaaS key.
+    pub fn is_removed(&self, values: &[Value]) -> bool {
+        self.status_rule
+            .and_then(|r| values.get(r))
+            .is_some_and(|v| matches!(v, Value::Text(s) if s == "removed"))
     }
 
     /// Appends the record's JSON object to `out`.
@@ -115,7 +161,11 @@ impl RecordShaper {
                 write_value(v, out);
             }
         }
-        if let Some(fixed) = &self.saas_fixed {
+        if let Some(fixed) = self
+            .saas_fixed
+            .as_ref()
+            .filter(|_| !self.is_removed(values))
+        {
             if !first {
                 out.push(b',');
             }
@@ -147,8 +197,12 @@ impl RecordShaper {
         }
     }
 
-    /// The `saas.sync_key` value, lower-cased, in "User plus SaaS user" mode.
+    /// The `saas.sync_key` value, lower-cased, in "User plus SaaS user"
+    /// mode; `None` for a removed member.
     pub fn saas_key(&self, values: &[Value]) -> Option<String> {
+        if self.is_removed(values) {
+            return None;
+        }
         match values.get(self.saas_key_rule?)? {
             Value::Text(s) | Value::Timestamp(s) if !s.is_empty() => Some(s.to_ascii_lowercase()),
             _ => None,
@@ -284,6 +338,32 @@ mod tests {
         let mut key = String::new();
         saas.write_key(&values, &mut key);
         assert_eq!(key, "a@x.com");
+    }
+
+    #[test]
+    fn a_removed_member_carries_no_saas_object_and_no_saas_key() {
+        let targets = ["EMAIL", "saas.sync_key", STATUS_TARGET];
+        let saas = RecordShaper::from_targets(&targets, &["EMAIL".into()], Some(("9", "Dropbox")));
+        let member = |status: &str| [text("a@x.com"), text("A@x.com"), text(status)];
+        assert_eq!(
+            shaped(&saas, &member("removed")),
+            serde_json::json!({"EMAIL": "a@x.com"})
+        );
+        assert_eq!(saas.saas_key(&member("removed")), None);
+        for status in ["active", "suspended", "invited", ""] {
+            assert_eq!(
+                shaped(&saas, &member(status)),
+                serde_json::json!({"EMAIL": "a@x.com", "saas": {"sync_key": "A@x.com", "selected_saas_id": "9", "name": "Dropbox"}}),
+                "{status}"
+            );
+            assert_eq!(saas.saas_key(&member(status)).as_deref(), Some("a@x.com"));
+        }
+        // The status rule itself is never sent.
+        let user_only = RecordShaper::from_targets(&targets, &["EMAIL".into()], None);
+        assert_eq!(
+            shaped(&user_only, &member("active")),
+            serde_json::json!({"EMAIL": "a@x.com"})
+        );
     }
 
     #[test]

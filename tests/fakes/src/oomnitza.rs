@@ -14,6 +14,11 @@
 //! 100 records, HTTP included. Reads (`users()`, `GET /api/v3/users`) parse the records
 //! they show.
 //!
+//! Oomnitza's bulk answer varies by version: by default it carries the
+//! counts (`{"portion", "created", "updated", "unchanged", "skipped",
+//! "failed"}`); [`FakeOomnitza::answer_bulk_without_counts`] makes it answer
+//! `{"portion"}` alone, as versions that do not count do.
+//!
 //! It also answers the reads a workflow makes: `GET /api/v3/users` (the
 //! stored records in Oomnitza's REST view) and SaaS users (`GET
 //! /api/v3/saas_users`, `PATCH /api/v3/saas_users/deactivate` and
@@ -67,7 +72,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -155,6 +160,7 @@ impl FakeOomnitza {
     /// Binds `127.0.0.1:0` and starts serving on a background thread.
     pub fn start(config: OomnitzaConfig) -> anyhow::Result<FakeOomnitza> {
         let shared = Arc::new(Shared {
+            bulk_without_counts: AtomicBool::new(false),
             token: RwLock::new(config.api_token),
             request_delay: config.request_delay,
             faults: Mutex::new(VecDeque::new()),
@@ -180,6 +186,37 @@ impl FakeOomnitza {
     /// Accept only `token` from now on.
     pub fn set_api_token(&self, token: impl Into<String>) {
         *write(&self.shared.token) = token.into();
+    }
+
+    /// From now on, answer each applied bulk request with `{"portion"}`
+    /// alone (no counts), as Oomnitza versions that do not count do; the
+    /// portion log still counts.
+    pub fn answer_bulk_without_counts(&self, on: bool) {
+        self.shared.bulk_without_counts.store(on, Ordering::Relaxed);
+    }
+
+    /// Deletes the user with this email (`EMAIL`, case-insensitive), as an
+    /// admin would in Oomnitza; its SaaS users stay. `false` if there is
+    /// no such user.
+    pub fn remove_user(&self, email: &str) -> bool {
+        let mut store = lock(&self.shared.store);
+        let mut names = Names::new();
+        let found = (0..store.users.len()).find(|&i| {
+            store
+                .users
+                .record(i, &mut names)
+                .get("EMAIL")
+                .and_then(Value::as_str)
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        });
+        let Some(idx) = found else {
+            return false;
+        };
+        store.users.spans.remove(idx);
+        store.users.ids.remove(idx);
+        // Indexes hold positions: rebuilt on next use.
+        store.indexes.clear();
+        true
     }
 
     /// Answer the next `times` valid bulk/finalize requests with `fault`
@@ -346,6 +383,8 @@ impl FakeOomnitza {
 // ---------------------------------------------------------------------------
 
 struct Shared {
+    /// Answer bulk requests with `{"portion"}` only.
+    bulk_without_counts: AtomicBool,
     token: RwLock<String>,
     request_delay: Duration,
     faults: Mutex<VecDeque<(OomnitzaFault, usize)>>,
@@ -867,6 +906,9 @@ impl Shared {
             return bad(msg);
         }
         let summary = store.apply(bulk);
+        if self.bulk_without_counts.load(Ordering::Relaxed) {
+            return json_value(StatusCode::OK, &json!({"portion": summary["portion"]}));
+        }
         json_value(StatusCode::OK, &summary)
     }
 

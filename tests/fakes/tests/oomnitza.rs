@@ -491,6 +491,43 @@ async fn test_runs_are_capped() {
 }
 
 #[tokio::test]
+async fn bulk_answers_can_leave_out_the_counts_and_users_can_be_removed() {
+    let server = start();
+    let body = payload(
+        &portion(7),
+        UPSERT,
+        json!([user("a@x.com", "A"), user("b@x.com", "B")]),
+    );
+    server.answer_bulk_without_counts(true);
+    let a = post(&server, "/api/v3/bulk", &body).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json(), json!({"portion": portion(7)}));
+    // Applied and logged all the same.
+    assert_eq!(server.user_count(), 2);
+    assert_eq!(server.portion(&portion(7)).unwrap().created, 2);
+    // Still as strict about what it is sent.
+    let mut bad = body.clone();
+    bad["extra"] = json!(1);
+    assert_eq!(post(&server, "/api/v3/bulk", &bad).await.status, 400);
+    server.answer_bulk_without_counts(false);
+    let a = post(&server, "/api/v3/bulk", &body).await;
+    assert_eq!(counts(&a), [0, 0, 2, 0, 0]);
+
+    // An admin deletes a user in Oomnitza: a later bulk creates it again.
+    assert!(server.remove_user("A@X.COM"));
+    assert!(!server.remove_user("a@x.com"));
+    assert_eq!(server.user_count(), 1);
+    assert!(server.user_by("EMAIL", "a@x.com").is_none());
+    assert_eq!(
+        server.user_by("EMAIL", "b@x.com").unwrap()["FIRST_NAME"],
+        "B"
+    );
+    let a = post(&server, "/api/v3/bulk", &body).await;
+    assert_eq!(counts(&a), [1, 0, 1, 0, 0]);
+    assert_eq!(server.user_count(), 2);
+}
+
+#[tokio::test]
 async fn faults_apply_nothing() {
     let server = start();
     let body = payload(PORTION, UPSERT, json!([user("a@x.com", "A")]));
