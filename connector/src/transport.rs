@@ -1,6 +1,6 @@
 //! The seams between vendor logic and the outside world: HTTP and time.
 //!
-//! On wasm32 [`crate::http::WasiTransport`] implements [`Transport`] over
+//! On wasm32 `http::WasiTransport` implements [`Transport`] over
 //! `wasi:http/outgoing-handler`, and `clock::WasiSleeper` implements
 //! [`Sleeper`] over `wasi:clocks/monotonic-clock`; natively, tests implement
 //! both with scripted fakes, so the Dropbox client is tested without a

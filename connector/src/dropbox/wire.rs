@@ -7,7 +7,7 @@
 //!   (`{".tag": "removed", "is_recoverable": true, ...}`);
 //! - unknown struct fields and unknown union tags must be tolerated.
 //!
-//! The types here are read with a hand-written reader (the [`wire_struct!`]
+//! The types here are read with a hand-written reader (the `wire_struct!`
 //! macro and [`Union`]) instead of `#[derive(Deserialize)]` so that
 //! - every error names where it happened (`members[12].profile: missing field
 //!   `email` at line 1 column 3456`), which a `serde_json` error alone does
