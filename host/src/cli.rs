@@ -18,7 +18,7 @@ use crate::term::{errln, outln};
     name = "oomnitza-connect",
     version,
     about = "Sync a vendor's users into Oomnitza through a sandboxed WebAssembly connector",
-    after_help = "Start with `oomnitza-connect demo`: it runs a full sync against bundled simulators."
+    after_help = "Start with `oomnitza-connect describe --component <file.wasm>`, then `validate`. From a checkout, `scripts/dev demo` runs a full sync against bundled simulators."
 )]
 pub struct Args {
     /// The integration's config file.
@@ -70,6 +70,7 @@ pub enum Command {
         allow_mass_deactivation: bool,
     },
     /// Run a real sync against a bundled fake Dropbox and fake Oomnitza.
+    #[cfg(feature = "demo")]
     Demo(crate::demo::DemoArgs),
     /// Store or verify credentials without ever printing them.
     #[command(subcommand)]
@@ -184,7 +185,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 Ok(c) => c,
                 Err(e) if component.is_some() => {
                     tracing::debug!("no usable config ({e:#}); describing the given component");
-                    Config::parse(&crate::demo::minimal_config())?
+                    Config::parse(&crate::manifest_text::minimal_config())?
                 }
                 Err(e) => return Err(e),
             };
@@ -193,9 +194,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             }
             let (_, _, manifest) = load_manifest(&config).await?;
             if json {
-                outln!("{}", crate::demo::manifest_json(&manifest));
+                outln!("{}", crate::manifest_text::manifest_json(&manifest));
             } else {
-                outln!("{}", crate::demo::render_manifest(&manifest).trim_end());
+                outln!(
+                    "{}",
+                    crate::manifest_text::render_manifest(&manifest).trim_end()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -256,6 +260,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        #[cfg(feature = "demo")]
         Command::Demo(demo) => crate::demo::run(demo, progress).await,
         Command::Credentials(CredentialsCommand::Set { key, file }) => {
             let file = file.unwrap_or_else(|| {

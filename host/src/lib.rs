@@ -9,7 +9,8 @@
 //! - [`instance`] calls the component under the sandbox's limits;
 //! - [`sync`] streams fetch → map → [`oomnitza`] bulk upserts.
 //!
-//! [`cli`] is the command line; [`demo`] wires the bundled fakes to a sync.
+//! [`cli`] is the command line; `demo` (the `demo` feature) wires the
+//! bundled fakes to a sync.
 
 // Every line the binary prints goes through `term::outln!`/`errln!`, which
 // escape control characters a component may have put in its strings.
@@ -20,10 +21,13 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod credentials;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod engine;
+pub mod example_config;
 pub mod instance;
 pub mod integration;
+pub mod manifest_text;
 pub mod oomnitza;
 pub mod retry;
 pub mod sandbox;

@@ -217,9 +217,15 @@ fn bad_arguments_get_usage_errors() {
     let run = run_bin(&["sync", "--no-such-flag"], None, &[]);
     assert_eq!(run.output.status.code(), Some(2));
     assert!(run.stderr.contains("--no-such-flag"));
-    let run = run_bin(&["demo", "--members", "lots"], None, &[]);
+    let run = run_bin(&["sync", "--limit", "lots"], None, &[]);
     assert_eq!(run.output.status.code(), Some(2));
-    assert!(run.stderr.contains("lots"));
+    assert!(run.stderr.contains("--limit"));
+    #[cfg(feature = "demo")]
+    {
+        let run = run_bin(&["demo", "--members", "lots"], None, &[]);
+        assert_eq!(run.output.status.code(), Some(2));
+        assert!(run.stderr.contains("lots"));
+    }
 }
 
 /// A `[mapping]` with the required rules, then `extra` rules.

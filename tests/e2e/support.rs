@@ -82,7 +82,7 @@ impl World {
     }
 
     pub fn write_config(&self) -> PathBuf {
-        let mut text = oomnitza_connect::demo::demo_config(
+        let mut text = oomnitza_connect::example_config::example_config(
             &component(),
             &self.dropbox.url(),
             &self.oomnitza.url(),

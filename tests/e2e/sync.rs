@@ -252,6 +252,7 @@ fn user_plus_saas_mode_sends_saas_accounts() {
     );
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn demo_syncs_the_whole_simulated_team() {
     let dir = tempfile::tempdir().unwrap();
