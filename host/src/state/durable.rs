@@ -63,6 +63,9 @@ pub struct PageCommit<'a> {
     pub batches: Vec<String>,
     pub cursor: Option<&'a str>,
     pub listing_complete: bool,
+    /// The page's members for the team snapshot (`None`: a dry or test
+    /// run, which keeps none), written in the page's transaction.
+    pub snapshot: Option<crate::views::snapshot::SnapshotPage>,
 }
 
 /// A stable 64-bit hash: the first 8 bytes of SHA-256 over `parts`, each
@@ -148,10 +151,13 @@ impl StateDb {
 
     /// Starts the listing again from the first page (an expired cursor).
     pub fn restart_listing(&self, integration: &str) -> Result<()> {
-        self.conn.execute(
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
             "UPDATE active_run SET cursor = NULL, listing_complete = 0 WHERE integration = ?1",
             [integration],
         )?;
+        crate::views::snapshot::restart(&tx, integration)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -179,6 +185,15 @@ impl StateDb {
              WHERE integration = ?1",
             params![integration, page.cursor, page.listing_complete as i64],
         )?;
+        if let Some(snapshot) = &page.snapshot {
+            crate::views::snapshot::write_page(
+                &tx,
+                integration,
+                portion,
+                snapshot,
+                page.listing_complete,
+            )?;
+        }
         tx.commit()
             .context("cannot commit the page to the state database")?;
         Ok(ids)
@@ -387,6 +402,7 @@ mod tests {
                     batches: vec!["[1]".into(), "[2]".into()],
                     cursor: Some("c1"),
                     listing_complete: false,
+                    snapshot: None,
                 },
             )
             .unwrap();

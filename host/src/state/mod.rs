@@ -91,6 +91,9 @@ const MIGRATIONS: &[&str] = &[
         fingerprint INTEGER,
         portion INTEGER NOT NULL
     );",
+    // 4: the team snapshot, its per-run counts and each run's failed
+    // records (see `views::snapshot`).
+    crate::views::snapshot::MIGRATION,
 ];
 
 mod durable;
@@ -115,7 +118,7 @@ impl Outcome {
 }
 
 /// One audit entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuditEntry {
     pub at: String,
     /// `None` for an action run by hand.

@@ -218,6 +218,14 @@ async fn run_locked(
     let listing_done = active.as_ref().is_some_and(|a| a.listing_complete);
     if fetched.is_ok() && !listing_done {
         let cursor = active.as_ref().and_then(|a| a.cursor.clone());
+        // The team snapshot is kept by real, complete runs only.
+        let (fetch_spec, snapshot) = if opts.dry_run || opts.test_run {
+            (integration.spec.clone(), None)
+        } else {
+            let (spec, layout) =
+                crate::views::snapshot::extend_spec(&integration.spec, &integration.manifest);
+            (spec, Some(layout))
+        };
         let listing = pages::Listing {
             shaper: RecordShaper::new(integration),
             ctx: ctx.clone(),
@@ -226,6 +234,9 @@ async fn run_locked(
             mapping_hash: hash.clone(),
             batch_size: cfg.oomnitza.batch_size,
             saas_keys: saas_keys.clone(),
+            fetch_spec,
+            snapshot,
+            run_id,
         };
         fetched = pages::fetch_all(integration, listing, &mut report, tx, cursor).await;
     } else {

@@ -63,6 +63,12 @@ pub(super) struct Listing {
     pub batch_size: usize,
     /// SaaS keys seen, for reconciliation (only when it is enabled).
     pub saas_keys: Option<Arc<Mutex<HashSet<String>>>>,
+    /// The spec sent to the component: the run's, plus the team
+    /// snapshot's rules when it keeps one (see `views::snapshot`).
+    pub fetch_spec: crate::bindings::MappingSpec,
+    /// Where the snapshot's values sit (`None`: dry and test runs).
+    pub snapshot: Option<crate::views::snapshot::Layout>,
+    pub run_id: Option<i64>,
 }
 
 /// Fetches pages from `cursor` on and commits each before its batches go
@@ -79,11 +85,12 @@ pub(super) async fn fetch_all(
     let progress = progress_bar(listing.opts.progress);
     let test_run = listing.opts.test_run;
     let stop = listing.opts.stop.clone();
+    let spec = listing.fetch_spec.clone();
     let committer = {
         let progress = progress.clone();
         tokio::task::spawn_blocking(move || commit_pages(listing, page_rx, tx, progress))
     };
-    let fetched = fetch_pages(integration, report, page_tx, cursor, test_run, stop).await;
+    let fetched = fetch_pages(integration, &spec, report, page_tx, cursor, test_run, stop).await;
     let committed = committer
         .await
         .map_err(|e| anyhow!("the page committer failed: {e}"))?;
@@ -124,6 +131,7 @@ fn merge(report: &mut SyncReport, c: &Counts) {
 /// vendor is rate-limiting or unavailable.
 async fn fetch_pages(
     integration: &Integration,
+    spec: &crate::bindings::MappingSpec,
     report: &mut SyncReport,
     page_tx: mpsc::Sender<PageMsg>,
     mut cursor: Option<String>,
@@ -152,7 +160,7 @@ async fn fetch_pages(
             sync_time: sync_time.clone(),
             read_ahead: !test_run,
         };
-        let fetched = match fetch_with_retries(integration, &mut inst, &req, report, page_no)
+        let fetched = match fetch_with_retries(integration, spec, &mut inst, &req, report, page_no)
             .await?
         {
             Some(page) => {
@@ -201,6 +209,7 @@ async fn fetch_pages(
 /// `None`: the cursor expired.
 async fn fetch_with_retries(
     integration: &Integration,
+    spec: &crate::bindings::MappingSpec,
     inst: &mut crate::instance::ConnectorInstance,
     req: &FetchRequest,
     report: &mut SyncReport,
@@ -209,7 +218,7 @@ async fn fetch_with_retries(
     let max_retries = integration.config.limits.max_retries;
     let mut retry = crate::retry::Retry::new(max_retries);
     loop {
-        let err = match inst.fetch_mapped(req, &integration.spec).await? {
+        let err = match inst.fetch_mapped(req, spec).await? {
             Ok(page) => return Ok(Some(page)),
             Err(ConnectorError::Conflict(c))
                 if c.tag == "invalid_cursor" && req.cursor.is_some() =>
@@ -356,6 +365,13 @@ fn commit_loop(
             // Keep the run lock fresh: a lock without heartbeats is a crash.
             db_call(&l.db, |d| d.heartbeat(name))?;
         }
+        let snapshot = l
+            .snapshot
+            .as_ref()
+            .map(|layout| crate::views::snapshot::SnapshotPage {
+                members: layout.members(&page.outcomes),
+                run_id: l.run_id,
+            });
         let candidates = shape_records(l, page.outcomes, c, &mut key);
         let keys: Vec<i64> = candidates.iter().map(|r| r.key).collect();
         let mut marks = db_call(&l.db, |d| d.marks(&keys))?;
@@ -396,6 +412,7 @@ fn commit_loop(
             batches,
             cursor: page.cursor.as_deref(),
             listing_complete: last_page,
+            snapshot,
         };
         if dry {
             for records in &commit.batches {
