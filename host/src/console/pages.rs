@@ -329,7 +329,7 @@ pub async fn run(State(c): Shared, Path(id): Path<i64>) -> Response {
                 @else {
                     table.data id="failures" {
                         thead { tr { th { "Member" } th { "Email" } th { "Reason" } } }
-                        tbody { @for f in &failures { tr { td { (f.member_id) } td { (f.email.as_deref().unwrap_or("–")) } td { (f.reason) } } } }
+                        tbody { @for f in &failures { tr { td { (report::t(&f.member_id)) } td { (report::t(f.email.as_deref().unwrap_or("–"))) } td { (report::t(&f.reason)) } } } }
                     }
                 }
             },
@@ -622,8 +622,13 @@ struct SpecJson {
 
 impl SpecJson {
     fn of(spec: &MappingSpec) -> SpecJson {
+        let mut doc = toml_edit::DocumentMut::new();
+        doc.insert(
+            "mapping",
+            toml_edit::Item::Table(super::mapping_table(spec)),
+        );
         SpecJson {
-            toml: super::mapping_table(spec).to_string(),
+            toml: doc.to_string(),
         }
     }
 
@@ -632,7 +637,7 @@ impl SpecJson {
         struct Wrap {
             mapping: crate::config::MappingConfig,
         }
-        toml::from_str::<Wrap>(&format!("[mapping]\n{}", self.toml))
+        toml::from_str::<Wrap>(&self.toml)
             .ok()
             .and_then(|w| w.mapping.to_spec().ok())
             .unwrap_or(MappingSpec {
@@ -712,8 +717,8 @@ async fn mapping_page(
                         tr data-field=(f.name) {
                             td { code { (f.name) } @if f.unique { " (unique)" } }
                             td { (f.label) }
-                            td { (format!("{:?}", f.type_).to_lowercase()) }
-                            @for r in records.iter().take(3) { td { (r.values.get(i).map(value_text).unwrap_or_default()) } }
+                            td { (format!("{:?}", f.type_).to_lowercase().trim_start_matches("valuetype::")) }
+                            @for r in records.iter().take(3) { td { (report::t(&r.values.get(i).map(value_text).unwrap_or_default())) } }
                         }
                     }
                 }
@@ -770,7 +775,7 @@ async fn mapping_page(
                         tbody {
                             @for o in outcomes {
                                 @match o {
-                                    MapOutcome::Mapped(m) => { tr { @for v in &m.values { td { (value_text(v)) } } } }
+                                    MapOutcome::Mapped(m) => { tr { @for v in &m.values { td { (report::t(&value_text(v))) } } } }
                                     MapOutcome::Failed(f) => { tr { td colspan=(run_spec.rules.len()) { "fails to map: " (f.reason) } } }
                                     MapOutcome::Filtered(why) => { tr { td colspan=(run_spec.rules.len()) { span.muted { "filtered out: " (why) } } } }
                                 }

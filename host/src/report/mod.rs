@@ -80,8 +80,14 @@ impl ReportData {
     }
 }
 
-fn or_dash(s: &Option<String>) -> &str {
-    s.as_deref().unwrap_or("–")
+/// A value for a page: control characters (ANSI escapes, bidi overrides)
+/// shown as visible escapes, as in the terminal; maud then escapes HTML.
+pub fn t(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::term::clean_line(s)
+}
+
+fn or_dash(s: &Option<String>) -> std::borrow::Cow<'_, str> {
+    t(s.as_deref().unwrap_or("–"))
 }
 
 fn date(s: &Option<String>) -> &str {
@@ -104,10 +110,10 @@ pub fn member_row(m: &Member) -> Markup {
     html! {
         tr {
             td { (or_dash(&m.email)) }
-            td { (m.given_name.as_deref().unwrap_or("")) " " (m.surname.as_deref().unwrap_or("")) }
+            td { (t(m.given_name.as_deref().unwrap_or(""))) " " (t(m.surname.as_deref().unwrap_or(""))) }
             td { span.badge data-status=(or_dash(&m.status)) { (or_dash(&m.status)) } }
             td { (or_dash(&m.membership_type)) }
-            td { @if m.roles.is_empty() { span.muted { "member" } } @else { (m.roles.join(", ")) } }
+            td { @if m.roles.is_empty() { span.muted { "member" } } @else { (t(&m.roles.join(", "))) } }
             td { (date(&m.joined_on)) }
             td { (date(&m.invited_on)) }
             td { (date(&m.suspended_on)) }
@@ -201,12 +207,12 @@ pub fn audit_table(entries: &[AuditEntry]) -> Markup {
                     @for e in entries {
                         tr {
                             td { (e.at) }
-                            td { (e.workflow.as_deref().unwrap_or("(by hand)")) }
-                            td { (e.user) }
-                            td { (e.action) }
+                            td { (t(e.workflow.as_deref().unwrap_or("(by hand)"))) }
+                            td { (t(&e.user)) }
+                            td { (t(&e.action)) }
                             td { span.badge data-status=(e.outcome) { (e.outcome) } }
-                            td { (e.detail) }
-                            td { code { (e.params) } }
+                            td { (t(&e.detail)) }
+                            td { code { (t(&e.params)) } }
                         }
                     }
                 }

@@ -14,6 +14,7 @@ const PALETTE: [&str; 8] = [
 ];
 
 fn short(label: &str, max: usize) -> String {
+    let label = &*crate::term::clean_line(label);
     if label.chars().count() <= max {
         label.to_owned()
     } else {
@@ -53,7 +54,7 @@ pub fn bars(name: &str, title: &str, data: &[(String, u64)]) -> Markup {
                 tbody {
                     @for (label, value) in data {
                         tr {
-                            td { (label) }
+                            td { (crate::term::clean_line(label)) }
                             td.num data-count=(label) { (value) }
                             td.num { (percent(*value, total)) }
                         }
