@@ -99,7 +99,16 @@ pub enum Command {
     Audit {
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        #[command(flatten)]
+        format: ListFormat,
+        #[command(flatten)]
+        filter: AuditFilterArgs,
     },
+    /// Write a self-contained HTML report of the team, the runs and the
+    /// actions taken (to mail to management), or the list views as CSV.
+    Report(ReportArgs),
+    /// A local web console: dashboards, list views, runs, mapping, actions.
+    Console(crate::console::ConsoleArgs),
     /// Run the integration on its schedule until stopped (SIGINT/SIGTERM).
     Serve {
         /// Exit after this many runs (for scripts and tests).
@@ -115,7 +124,82 @@ pub enum Command {
     Runs {
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        #[command(flatten)]
+        format: ListFormat,
+        /// Only runs with this status (succeeded, failed, stopped, running).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs started at or after this date (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only runs started on or before this date.
+        #[arg(long)]
+        until: Option<String>,
     },
+}
+
+/// How a list view is printed.
+#[derive(Debug, clap::Args)]
+pub struct ListFormat {
+    /// Print JSON (an array of objects).
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV (a header line, then one row each).
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditFilterArgs {
+    /// Only entries whose user contains this text.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only this action.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only this outcome (done, unchanged, failed).
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Only this workflow.
+    #[arg(long)]
+    pub workflow: Option<String>,
+    /// Only entries at or after this date (YYYY-MM-DD or RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only entries on or before this date.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The HTML file to write (default: oomnitza-connect-report.html beside the config).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Write the list views as CSV (members.csv, runs.csv, audit.csv) into this folder instead.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// List members suspended for more than this many days.
+    #[arg(long, default_value_t = 30)]
+    pub suspended_days: u32,
+    /// How many of the latest runs to show.
+    #[arg(long, default_value_t = 20)]
+    pub runs: u32,
+    /// CSV members: only this status (active, invited, suspended, removed).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// CSV members: only this membership type (full, limited).
+    #[arg(long)]
+    pub membership_type: Option<String>,
+    /// CSV members: only holders of this admin role (`member`: none).
+    #[arg(long)]
+    pub role: Option<String>,
+    /// CSV members: joined on or after this date (YYYY-MM-DD).
+    #[arg(long)]
+    pub joined_from: Option<String>,
+    /// CSV members: joined on or before this date (YYYY-MM-DD).
+    #[arg(long)]
+    pub joined_to: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -377,10 +461,32 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { limit } => {
+        Command::Audit {
+            limit,
+            format,
+            filter,
+        } => {
             let config = Config::load(&args.config)?;
             let db = open_state(&config)?;
-            let entries = db.audit(limit)?;
+            let filter = crate::views::AuditFilter {
+                user: filter.user,
+                action: filter.action,
+                outcome: filter.outcome,
+                workflow: filter.workflow,
+                since: filter.since,
+                until: filter.until,
+            };
+            let entries = crate::views::audit(&db, &filter, limit)?;
+            if format.json {
+                print_data(&serde_json::to_string_pretty(&entries)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if format.csv {
+                let mut buf = Vec::new();
+                crate::views::csv::write_audit(&mut buf, &entries)?;
+                print_data(&String::from_utf8_lossy(&buf));
+                return Ok(ExitCode::SUCCESS);
+            }
             if entries.is_empty() {
                 outln!("the audit log of {} is empty", db.path().display());
             }
@@ -403,12 +509,34 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Runs { limit } => {
+        Command::Runs {
+            limit,
+            format,
+            status,
+            since,
+            until,
+        } => {
             let config = Config::load(&args.config)?;
             let db = open_state(&config)?;
             // A run whose process died shows as interrupted, not running.
             db.mark_dead_runs()?;
-            let runs = db.runs(limit)?;
+            let filter = crate::views::RunFilter {
+                status,
+                since,
+                until,
+            };
+            let rows = crate::views::runs(&db, &filter, limit)?;
+            if format.json {
+                print_data(&serde_json::to_string_pretty(&rows)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if format.csv {
+                let mut buf = Vec::new();
+                crate::views::csv::write_runs(&mut buf, &rows)?;
+                print_data(&String::from_utf8_lossy(&buf));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let runs = rows;
             if runs.is_empty() {
                 outln!("no runs recorded in {}", db.path().display());
             }
@@ -417,6 +545,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Report(r) => report(&args.config, r),
+        Command::Console(c) => crate::console::run(&args.config, c).await,
         Command::Credentials(CredentialsCommand::Check) => {
             let config = Config::load(&args.config)?;
             let integration = Integration::prepare(config).await?;
@@ -432,29 +562,24 @@ pub async fn run(args: Args) -> Result<ExitCode> {
 
 /// One line of `runs`: what kind of run it was (full, test, dry), how it
 /// ended, its counts, and what Oomnitza did (or accepted without counts).
-fn run_line(r: &crate::state::RunRecord) -> String {
-    use crate::state::RunKind;
-    let kind = match (r.kind, r.full) {
-        (RunKind::Dry, true) => "dry,full",
-        (RunKind::Dry, false) => "dry",
-        (RunKind::Test, _) => "test",
-        (RunKind::Sync, true) => "full",
-        (RunKind::Sync, false) => "changes",
+fn run_line(r: &crate::views::RunRow) -> String {
+    let kind = r.kind;
+    let sent = if r.dry {
+        format!("would send {:<7}", r.sent)
+    } else {
+        format!("sent {:<7}", r.sent)
     };
-    let sent = match r.kind {
-        RunKind::Dry => format!("would send {:<7}", r.sent),
-        _ => format!("sent {:<7}", r.sent),
-    };
-    let oomnitza = match r.kind {
-        RunKind::Dry => String::new(),
-        _ if r.accepted > 0 && r.accepted == r.sent => {
-            format!("accepted {:<7} (no counts)  ", r.accepted)
-        }
-        _ if r.accepted > 0 => format!(
+    let oomnitza = if r.dry {
+        String::new()
+    } else if r.accepted > 0 && r.accepted == r.sent {
+        format!("accepted {:<7} (no counts)  ", r.accepted)
+    } else if r.accepted > 0 {
+        format!(
             "created {:<7} updated {:<7} accepted {:<7} (no counts)  ",
             r.created, r.updated, r.accepted
-        ),
-        _ => format!("created {:<7} updated {:<7} ", r.created, r.updated),
+        )
+    } else {
+        format!("created {:<7} updated {:<7} ", r.created, r.updated)
     };
     let saas = match (r.deactivated, r.reactivated) {
         (0, 0) => String::new(),
@@ -476,6 +601,67 @@ fn run_line(r: &crate::state::RunRecord) -> String {
             .map(|e| format!("  error: {e}"))
             .unwrap_or_default()
     )
+}
+
+/// Prints machine-readable output (JSON, CSV). JSON escapes control
+/// characters itself; CSV keeps values as they are, so on a terminal it
+/// goes through the same cleaning as every line, and into a pipe or file
+/// unchanged (it is data there, not something a terminal interprets).
+fn print_data(text: &str) {
+    use std::io::Write;
+    if std::io::stdout().is_terminal() {
+        for line in text.lines() {
+            outln!("{line}");
+        }
+    } else {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        if !text.ends_with('\n') {
+            let _ = out.write_all(b"\n");
+        }
+    }
+}
+
+fn report(config_path: &std::path::Path, r: ReportArgs) -> Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let db = open_state(&config)?;
+    if let Some(dir) = r.csv {
+        std::fs::create_dir_all(&dir)?;
+        let filter = crate::views::MemberFilter {
+            status: r.status,
+            membership_type: r.membership_type,
+            role: r.role,
+            joined_from: r.joined_from,
+            joined_to: r.joined_to,
+            q: None,
+        };
+        let members = std::fs::File::create(dir.join("members.csv"))?;
+        let n = crate::views::csv::write_members(std::io::BufWriter::new(members), &db, &filter)?;
+        let runs = crate::views::runs(&db, &Default::default(), u32::MAX)?;
+        crate::views::csv::write_runs(std::fs::File::create(dir.join("runs.csv"))?, &runs)?;
+        let audit = crate::views::audit(&db, &Default::default(), u32::MAX)?;
+        crate::views::csv::write_audit(std::fs::File::create(dir.join("audit.csv"))?, &audit)?;
+        outln!(
+            "wrote {n} members, {} runs and {} audit entries as CSV into {}",
+            runs.len(),
+            audit.len(),
+            dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let out = r
+        .out
+        .unwrap_or_else(|| config.resolve(std::path::Path::new("oomnitza-connect-report.html")));
+    let opts = crate::report::ReportOptions {
+        suspended_days: r.suspended_days,
+        runs: r.runs,
+        ..Default::default()
+    };
+    let data = crate::report::ReportData::gather(&db, &config.integration.name, &opts)?;
+    std::fs::write(&out, crate::report::render(&data))
+        .map_err(|e| anyhow::anyhow!("cannot write the report to {}: {e}", out.display()))?;
+    outln!("report written to {}", out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A flag raised by SIGINT or SIGTERM: the sync finishes the page in hand,

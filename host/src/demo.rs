@@ -34,6 +34,10 @@ pub struct DemoArgs {
     /// Folder for the demo's config and secrets (default: a new temp folder).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// After the sync, keep the simulators running and serve the web
+    /// console on loopback until Ctrl-C.
+    #[arg(long)]
+    pub console: bool,
 }
 
 /// Finds the component: the flag, else the release build next to the
@@ -117,6 +121,30 @@ pub async fn run(args: DemoArgs, progress: bool) -> Result<ExitCode> {
         "\nrun history: oomnitza-connect --config {} runs",
         config_path.display()
     );
+    let db =
+        crate::state::StateDb::open(&integration.config.resolve(&integration.config.state.path))?;
+    let data = crate::report::ReportData::gather(
+        &db,
+        &integration.config.integration.name,
+        &Default::default(),
+    )?;
+    let report_path = dir.join("oomnitza-connect-report.html");
+    std::fs::write(&report_path, crate::report::render(&data))?;
+    outln!("report: {}", report_path.display());
+    if args.console {
+        let (url, server) = crate::console::start(
+            config_path.clone(),
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .await?;
+        outln!("console: {url}\n(the simulators keep running; Ctrl-C stops both)");
+        let _ = tokio::signal::ctrl_c().await;
+        server.abort();
+    } else {
+        outln!(
+            "console: `oomnitza-connect demo --console` (keeps the simulators up) or, on your own config, `oomnitza-connect --config FILE console`"
+        );
+    }
     Ok(if report.succeeded() {
         ExitCode::SUCCESS
     } else {

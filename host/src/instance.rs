@@ -132,13 +132,15 @@ impl ConnectorInstance {
     /// Whether a read answered "the access token expired" and the host
     /// refreshed it, so the same call (same cursor: reads are idempotent)
     /// may run once more. Actions are never re-run this way.
+    /// (Takes the policy, not `&self`: a future holding `&self` would need
+    /// the instance to be `Sync`, which a wasmtime store is not.)
     async fn refreshed_after<T>(
-        &self,
+        policy: Arc<OutboundPolicy>,
         out: &Result<T, ConnectorError>,
         generation: Option<u64>,
     ) -> bool {
         matches!(out, Err(ConnectorError::Unauthorized(u)) if u.expired)
-            && self.policy.refresh_expired(generation).await
+            && policy.refresh_expired(generation).await
     }
 
     pub async fn fetch(&mut self, req: &FetchRequest) -> Result<Result<Page, ConnectorError>> {
@@ -148,7 +150,7 @@ impl ConnectorInstance {
                 b.oomnitza_connector_connector().call_fetch(s, req).await
             })
             .await?;
-        if self.refreshed_after(&page, generation).await {
+        if Self::refreshed_after(self.policy.clone(), &page, generation).await {
             page = self
                 .guarded("fetch", async |b, s| {
                     b.oomnitza_connector_connector().call_fetch(s, req).await
@@ -178,7 +180,7 @@ impl ConnectorInstance {
                     .await
             })
             .await?;
-        if self.refreshed_after(&page, generation).await {
+        if Self::refreshed_after(self.policy.clone(), &page, generation).await {
             page = self
                 .guarded("fetch-mapped", async |b, s| {
                     b.oomnitza_connector_connector()

@@ -100,6 +100,9 @@ pub struct PageCommit<'a> {
     /// The SaaS keys the page listed ([`hash64`] of each, little-endian,
     /// back to back), when the portion records them.
     pub seen: Option<Vec<u8>>,
+    /// The page's members for the team snapshot (`None`: a dry or test
+    /// run, which keeps none), written in the page's transaction.
+    pub snapshot: Option<crate::views::snapshot::SnapshotPage>,
 }
 
 /// A stable 64-bit hash: the first 8 bytes of SHA-256 over `parts`, each
@@ -203,10 +206,13 @@ impl StateDb {
 
     /// Starts the listing again from the first page (an expired cursor).
     pub fn restart_listing(&self, integration: &str) -> Result<()> {
-        self.conn.execute(
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
             "UPDATE active_run SET cursor = NULL, listing_complete = 0 WHERE integration = ?1",
             [integration],
         )?;
+        crate::views::snapshot::restart(&tx, integration)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -249,6 +255,15 @@ impl StateDb {
         )?;
         if updated != 1 {
             anyhow::bail!("portion {portion} is not the active run of `{integration}`");
+        }
+        if let Some(snapshot) = &page.snapshot {
+            crate::views::snapshot::write_page(
+                &tx,
+                integration,
+                portion,
+                snapshot,
+                page.listing_complete,
+            )?;
         }
         tx.commit()
             .context("cannot commit the page to the state database")?;

@@ -120,6 +120,9 @@ const MIGRATIONS: &[&str] = &[
         at TEXT NOT NULL,
         PRIMARY KEY (integration, saas_user_id)
     ) WITHOUT ROWID;",
+    // 5: the team snapshot, its per-run counts and each run's failed
+    // records (see `views::snapshot`).
+    crate::views::snapshot::MIGRATION,
 ];
 
 mod durable;
@@ -144,7 +147,7 @@ impl Outcome {
 }
 
 /// One audit entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuditEntry {
     pub at: String,
     /// `None` for an action run by hand.
@@ -177,6 +180,18 @@ impl RunKind {
             RunKind::Sync => "sync",
             RunKind::Test => "test",
             RunKind::Dry => "dry",
+        }
+    }
+
+    /// How `runs` and the views label a run: `full`, `changes` (only
+    /// changed records sent), `test`, `dry` or `dry,full`.
+    pub fn label(self, full: bool) -> &'static str {
+        match (self, full) {
+            (RunKind::Dry, true) => "dry,full",
+            (RunKind::Dry, false) => "dry",
+            (RunKind::Test, _) => "test",
+            (RunKind::Sync, true) => "full",
+            (RunKind::Sync, false) => "changes",
         }
     }
 

@@ -294,6 +294,15 @@ async fn run_locked(
     let listing_done = active.as_ref().is_some_and(|a| a.listing_complete);
     if fetched.is_ok() && !listing_done {
         let cursor = active.as_ref().and_then(|a| a.cursor.clone());
+        // The team snapshot is kept by real runs only; its rules come after
+        // the run's, so every position the shaper reads stays where it was.
+        let (fetch_spec, snapshot) = if opts.dry_run || opts.test_run {
+            (spec.clone(), None)
+        } else {
+            let (extended, layout) =
+                crate::views::snapshot::extend_spec(&spec, &integration.manifest);
+            (extended, Some(layout))
+        };
         let listing = pages::Listing {
             shaper: RecordShaper::new(integration).reading_status(&spec),
             ctx: ctx.clone(),
@@ -302,8 +311,11 @@ async fn run_locked(
             mapping_hash: hash.clone(),
             batch_size: cfg.oomnitza.batch_size,
             record_saas_keys,
+            snapshot,
+            run_id: Some(run_id),
         };
-        fetched = pages::fetch_all(integration, &spec, listing, &mut report, tx, cursor).await;
+        fetched =
+            pages::fetch_all(integration, &fetch_spec, listing, &mut report, tx, cursor).await;
     } else {
         drop(tx);
     }

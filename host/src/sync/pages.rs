@@ -69,6 +69,10 @@ pub(super) struct Listing {
     pub batch_size: usize,
     /// Record the SaaS keys each page lists, for reconciliation.
     pub record_saas_keys: bool,
+    /// Where the team snapshot's values sit in each mapped record (`None`:
+    /// dry and test runs, which keep none; see `views::snapshot`).
+    pub snapshot: Option<crate::views::snapshot::Layout>,
+    pub run_id: Option<i64>,
 }
 
 /// Fetches pages from `cursor` on and commits each before its batches go
@@ -372,6 +376,13 @@ fn commit_loop(
         }
         let (filtered, failed) = (c.filtered, c.failed);
         let mut seen = l.record_saas_keys.then(Vec::new);
+        let snapshot = l
+            .snapshot
+            .as_ref()
+            .map(|layout| crate::views::snapshot::SnapshotPage {
+                members: layout.members(&page.outcomes),
+                run_id: l.run_id,
+            });
         let candidates = shape_records(l, page.outcomes, c, &mut key, seen.as_mut());
         let keys: Vec<i64> = candidates.iter().map(|r| r.key).collect();
         let mut marks = db_call(&l.db, |d| d.marks(&keys))?;
@@ -416,6 +427,7 @@ fn commit_loop(
             filtered: c.filtered - filtered,
             failed: c.failed - failed,
             seen,
+            snapshot,
         };
         if dry {
             c.would_send += chosen.len() as u64;
