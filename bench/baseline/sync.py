@@ -21,7 +21,7 @@ SDK, the script hands it its own requests Session (the SDK's documented
 origin before sending, like a forwarding proxy. Everything above the
 transport (argument serialization, stone validation and deserialization of
 each page, error handling and retries) is the SDK's own code, unchanged. The
-oomnitza-connect host does the same thing: its config's `dropbox.url` says
+oomnitza-connect host does the same thing: its config's `source.url` says
 where https://api.dropboxapi.com is served.
 """
 

@@ -22,7 +22,11 @@ pub struct Config {
     #[serde(default)]
     pub schedule: Schedule,
     pub component: ComponentConfig,
-    pub dropbox: VendorConfig,
+    /// The vendor the connector reads: where its API is served, the
+    /// credential, page size and fetch options. `[dropbox]`, its name
+    /// before there was more than one connector, is read for one release.
+    #[serde(alias = "dropbox")]
+    pub source: VendorConfig,
     pub oomnitza: OomnitzaConfig,
     #[serde(default)]
     pub saas: Option<SaasConfig>,
@@ -216,7 +220,7 @@ pub struct OAuthConfig {
     #[serde(default)]
     pub client_secret: Option<SecretSource>,
     pub refresh_token: SecretSource,
-    /// Default: `<dropbox url>/oauth2/token`.
+    /// Default: `/oauth2/token` at `source.url` (or the credential's origin).
     #[serde(default)]
     pub token_url: Option<String>,
 }
@@ -676,6 +680,14 @@ impl Config {
             )
         })?;
         cfg.check()?;
+        if text
+            .parse::<toml::Table>()
+            .is_ok_and(|t| t.contains_key("dropbox"))
+        {
+            tracing::warn!(
+                "the [dropbox] table is now [source] (same keys); [dropbox] is read for this release only"
+            );
+        }
         Ok(cfg)
     }
 
@@ -686,10 +698,10 @@ impl Config {
             bail!("integration.name must not be empty");
         }
         self.schedule.validate()?;
-        if !(1..=1000).contains(&self.dropbox.page_size) {
+        if !(1..=1000).contains(&self.source.page_size) {
             bail!(
-                "dropbox.page_size = {}: must be between 1 and 1000",
-                self.dropbox.page_size
+                "source.page_size = {}: must be between 1 and 1000",
+                self.source.page_size
             );
         }
         if !(1..=1000).contains(&self.oomnitza.batch_size) {
@@ -705,13 +717,13 @@ impl Config {
             );
         }
         check_base_url("oomnitza.url", &self.oomnitza.url)?;
-        if let Some(u) = &self.dropbox.url {
-            check_base_url("dropbox.url", u)?;
-            check_credential_url("dropbox.url", u)?;
+        if let Some(u) = &self.source.url {
+            check_base_url("source.url", u)?;
+            check_credential_url("source.url", u)?;
         }
-        if let Some(o) = &self.dropbox.origin {
-            check_base_url("dropbox.origin", o)?;
-            check_credential_url("dropbox.origin", o)?;
+        if let Some(o) = &self.source.origin {
+            check_base_url("source.origin", o)?;
+            check_credential_url("source.origin", o)?;
         }
         if self.integration.mode == Mode::UserPlusSaas && self.saas.is_none() {
             bail!("integration.mode = \"user-plus-saas\" needs a [saas] table with saas_id");
@@ -728,17 +740,17 @@ impl Config {
         }
         self.sync.full_every_secs()?;
         self.limits.check()?;
-        if self.dropbox.token.is_some() && self.dropbox.oauth.is_some() {
+        if self.source.token.is_some() && self.source.oauth.is_some() {
             bail!(
-                "give dropbox.token (a long-lived token) or [dropbox.oauth] (a refresh token), not both"
+                "give source.token (a long-lived token) or [source.oauth] (a refresh token), not both"
             );
         }
-        if let Some(o) = &self.dropbox.oauth
+        if let Some(o) = &self.source.oauth
             && let Some(u) = &o.token_url
         {
             url::Url::parse(u)
-                .with_context(|| format!("dropbox.oauth.token_url = {u:?} is not a URL"))?;
-            check_credential_url("dropbox.oauth.token_url", u)?;
+                .with_context(|| format!("source.oauth.token_url = {u:?} is not a URL"))?;
+            check_credential_url("source.oauth.token_url", u)?;
         }
         if let Some(m) = &self.mapping {
             m.to_spec()?;
@@ -993,7 +1005,7 @@ mod tests {
 name = "Dropbox Users"
 [component]
 path = "c.wasm"
-[dropbox]
+[source]
 token = { env = "DROPBOX_TOKEN" }
 [oomnitza]
 url = "https://acme.oomnitza.com"
@@ -1024,11 +1036,7 @@ token = { env = "OOMNITZA_TOKEN" }
                 "[oomnitza]\nbatch_size = 0",
                 "oomnitza.batch_size",
             ),
-            (
-                "[dropbox]",
-                "[dropbox]\npage_size = 5000",
-                "dropbox.page_size",
-            ),
+            ("[source]", "[source]\npage_size = 5000", "source.page_size"),
             (
                 "[integration]",
                 "[schedule]\nat = \"25:00\"\n[integration]",

@@ -8,7 +8,7 @@ use std::path::Path;
 /// The demo's config: the component's smart mapping, every member
 /// (removed ones too), and the sandbox allowing only Dropbox's API origin,
 /// which the host routes to the fake.
-pub fn example_config(component: &Path, dropbox_url: &str, oomnitza_url: &str) -> String {
+pub fn example_config(component: &Path, source_url: &str, oomnitza_url: &str) -> String {
     format!(
         r#"# Written by `oomnitza-connect demo`; a working example to copy.
 [integration]
@@ -24,8 +24,9 @@ timezone = "UTC"
 [component]
 path = {component:?}
 
-[dropbox]
-url = "{dropbox_url}"              # where https://api.dropboxapi.com is served (a fake here)
+# The vendor the connector reads (Dropbox here).
+[source]
+url = "{source_url}"               # where https://api.dropboxapi.com is served (a fake here)
 token = {{ file = "secrets.toml", key = "dropbox_token" }}
 page_size = 1000
 include_removed = true
@@ -40,7 +41,7 @@ role = 25                          # the Oomnitza role (PERMISSIONS_ID) synced u
 safe = ["get-user-role"]           # runs without asking; every other action asks first (or needs --yes)
 
 [sandbox]
-allow = ["https://api.dropboxapi.com"]   # the hosts you accept; the credential goes to the first (or dropbox.origin)
+allow = ["https://api.dropboxapi.com"]   # the hosts you accept; the credential goes to the first (or source.origin)
 allow_loopback = true              # the fakes listen on 127.0.0.1; real deployments leave this off
 
 # No [mapping]: the connector's smart mapping (see `oomnitza-connect describe`).

@@ -81,7 +81,7 @@ impl Integration {
         let fetch_options = fetch_options(&config, &manifest)?;
         let mut missing = launch_gaps(&config, &manifest, &spec);
 
-        let dropbox_bearer = dropbox_bearer(&config, &mut missing);
+        let source_bearer = source_bearer(&config, &manifest, &mut missing);
         let oomnitza_token = load_secret(
             &config,
             "oomnitza.token",
@@ -95,7 +95,7 @@ impl Integration {
                 missing.join("\n  - ")
             );
         }
-        let (policy, policy_report) = build_policy(&config, &manifest, dropbox_bearer)?;
+        let (policy, policy_report) = build_policy(&config, &manifest, source_bearer)?;
         for w in &policy_report.warnings {
             tracing::warn!("{w}");
         }
@@ -163,23 +163,26 @@ pub fn effective_spec(config: &Config, manifest: &Manifest) -> Result<MappingSpe
 }
 
 /// The options every fetch carries: `include_removed`, then
-/// `dropbox.options`, each checked against the manifest's declared fetch
+/// `source.options`, each checked against the manifest's declared fetch
 /// options (name and type). An undeclared option is an error, not ignored.
 pub fn fetch_options(config: &Config, manifest: &Manifest) -> Result<Vec<(String, Value)>> {
     let declared = |name: &str| manifest.fetch_options.iter().find(|p| p.name == name);
     let mut out = Vec::new();
-    if declared("include_removed").is_some() {
-        out.push((
-            "include_removed".to_string(),
-            Value::Boolean(config.dropbox.include_removed),
-        ));
-    } else if config.dropbox.include_removed {
-        bail!(
-            "dropbox.include_removed: connector `{}` declares no such fetch option",
-            manifest.name
-        );
+    // `include_removed` is a shorthand for `options.include_removed` (the
+    // Dropbox connector's option), kept from before there was `options`.
+    if config.source.include_removed {
+        if config.source.options.contains_key("include_removed") {
+            bail!("give source.include_removed or source.options.include_removed, not both");
+        }
+        if declared("include_removed").is_none() {
+            bail!(
+                "source.include_removed: connector `{}` declares no such fetch option",
+                manifest.name
+            );
+        }
+        out.push(("include_removed".to_string(), Value::Boolean(true)));
     }
-    for (name, v) in &config.dropbox.options {
+    for (name, v) in &config.source.options {
         let Some(p) = declared(name) else {
             let names: Vec<&str> = manifest
                 .fetch_options
@@ -187,7 +190,7 @@ pub fn fetch_options(config: &Config, manifest: &Manifest) -> Result<Vec<(String
                 .map(|p| p.name.as_str())
                 .collect();
             bail!(
-                "dropbox.options.{name}: connector `{}` declares no such fetch option (it declares: {})",
+                "source.options.{name}: connector `{}` declares no such fetch option (it declares: {})",
                 manifest.name,
                 if names.is_empty() {
                     "none".to_string()
@@ -197,7 +200,7 @@ pub fn fetch_options(config: &Config, manifest: &Manifest) -> Result<Vec<(String
             );
         };
         let value =
-            crate::config::toml_to_value(v).with_context(|| format!("dropbox.options.{name}"))?;
+            crate::config::toml_to_value(v).with_context(|| format!("source.options.{name}"))?;
         let fits = matches!(
             (&value, p.type_),
             (Value::Text(_), ValueType::Text)
@@ -208,7 +211,7 @@ pub fn fetch_options(config: &Config, manifest: &Manifest) -> Result<Vec<(String
         );
         if !fits {
             bail!(
-                "dropbox.options.{name}: the connector expects a {:?} value",
+                "source.options.{name}: the connector expects a {:?} value",
                 p.type_
             );
         }
@@ -239,41 +242,59 @@ fn load_secret(
     }
 }
 
-/// The Dropbox credential: a long-lived token, or an OAuth refresher.
-fn dropbox_bearer(config: &Config, missing: &mut Vec<String>) -> Option<Bearer> {
-    let Some(o) = &config.dropbox.oauth else {
+/// The source's credential: a long-lived token, or an OAuth refresher.
+fn source_bearer(
+    config: &Config,
+    manifest: &Manifest,
+    missing: &mut Vec<String>,
+) -> Option<Bearer> {
+    let Some(o) = &config.source.oauth else {
         return load_secret(
             config,
-            "dropbox.token",
-            config.dropbox.token.as_ref(),
+            "source.token",
+            config.source.token.as_ref(),
             missing,
         )
         .map(Bearer::Static);
     };
     let refresh = load_secret(
         config,
-        "dropbox.oauth.refresh_token",
+        "source.oauth.refresh_token",
         Some(&o.refresh_token),
         missing,
     );
     let secret = match &o.client_secret {
         Some(src) => Some(load_secret(
             config,
-            "dropbox.oauth.client_secret",
+            "source.oauth.client_secret",
             Some(src),
             missing,
         )?),
         None => None,
     };
+    // Default: `/oauth2/token` where the credential's origin is served
+    // (source.url, else source.origin, else the first host that asks for a
+    // credential), as Dropbox and most OAuth 2 APIs place it.
     let base = config
-        .dropbox
+        .source
         .url
         .clone()
-        .unwrap_or_else(|| "https://api.dropboxapi.com".into());
-    let token_url = o
-        .token_url
-        .clone()
-        .unwrap_or_else(|| format!("{}/oauth2/token", base.trim_end_matches('/')));
+        .or_else(|| config.source.origin.clone())
+        .or_else(|| {
+            manifest
+                .hosts
+                .iter()
+                .find(|h| h.credential != CredentialKind::None)
+                .map(|h| h.origin.clone())
+        });
+    let token_url = match (&o.token_url, base) {
+        (Some(u), _) => u.clone(),
+        (None, Some(b)) => format!("{}/oauth2/token", b.trim_end_matches('/')),
+        (None, None) => {
+            missing.push("credentials: source.oauth.token_url is needed (no host asks for a credential to derive it from)".into());
+            return None;
+        }
+    };
     Some(Bearer::OAuth(Arc::new(OAuthRefresher::new(
         token_url,
         o.client_id.clone(),
@@ -344,9 +365,14 @@ pub fn launch_gaps(config: &Config, manifest: &Manifest, spec: &MappingSpec) -> 
         RuleSource::Template(t) => t.contains(&format!("{{{STATUS_FIELD}}}")),
         RuleSource::Constant(_) => false,
     }) || spec.filters.iter().any(|f| f.field == STATUS_FIELD);
-    if config.dropbox.include_removed && has_status && !status_used {
+    let lists_removed = config.source.include_removed
+        || matches!(
+            config.source.options.get("include_removed"),
+            Some(toml::Value::Boolean(true))
+        );
+    if lists_removed && has_status && !status_used {
         missing.push(format!(
-            "mapping: dropbox.include_removed lists removed members, but no rule maps `{STATUS_FIELD}` and no filter uses it, so they would look like active people; map it (e.g. to a custom field `dropbox_status`) or filter on it"
+            "mapping: source.include_removed lists removed members, but no rule maps `{STATUS_FIELD}` and no filter uses it, so they would look like active people; map it (e.g. to a custom field `dropbox_status`) or filter on it"
         ));
     }
     if config.integration.mode == Mode::UserPlusSaas
@@ -466,14 +492,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// `validate` prints it; a sync logs the warnings.
 #[derive(Debug, Default, Clone)]
 pub struct PolicyReport {
-    /// `credential dropbox.token → https://api.dropboxapi.com (served at …)`.
+    /// `credential source.token → https://api.dropboxapi.com (served at …)`.
     pub binding: Option<String>,
     pub warnings: Vec<String>,
 }
 
 /// The sandbox policy. The operator decides everything: the allowlist is
 /// the manifest's hosts ∩ `sandbox.allow` (all of them when unset, with a
-/// warning); the credential goes to exactly one origin, `dropbox.origin`
+/// warning); the credential goes to exactly one origin, `source.origin`
 /// or else the first accepted host that asks for one, and only over https
 /// (or to a loopback address the operator names). What the manifest says
 /// about credentials never widens that: a second host asking for the
@@ -481,7 +507,7 @@ pub struct PolicyReport {
 fn build_policy(
     config: &Config,
     manifest: &Manifest,
-    dropbox_bearer: Option<Bearer>,
+    source_bearer: Option<Bearer>,
 ) -> Result<(Arc<OutboundPolicy>, PolicyReport)> {
     let declared_entries: Vec<&str> = manifest.hosts.iter().map(|h| h.origin.as_str()).collect();
     let declared = Allowlist::parse(&declared_entries)
@@ -518,17 +544,17 @@ fn build_policy(
     }
 
     // The one origin the credential is bound to.
-    let bound: Option<Target> = match &config.dropbox.origin {
+    let bound: Option<Target> = match &config.source.origin {
         Some(o) => {
             let t = o
                 .parse::<http::Uri>()
                 .ok()
                 .as_ref()
                 .and_then(Target::from_uri)
-                .with_context(|| format!("dropbox.origin = {o:?} is not an origin"))?;
+                .with_context(|| format!("source.origin = {o:?} is not an origin"))?;
             if !hosts.iter().any(|(_, origin, ok)| *ok && *origin == t) {
                 bail!(
-                    "dropbox.origin = {o:?} is not a host the component declares and the sandbox accepts (declared: {})",
+                    "source.origin = {o:?} is not a host the component declares and the sandbox accepts (declared: {})",
                     declared_entries.join(", ")
                 );
             }
@@ -543,7 +569,7 @@ fn build_policy(
             // first. A loopback http origin is the operator's to name.
             Some((_, t, _)) if t.scheme == "https" => Some(t.clone()),
             Some((h, _, _)) => bail!(
-                "the credential would go to {}, the first host the component declares, which is not https; bind it explicitly with dropbox.origin = \"https://…\" (or name a loopback http origin there for local tests)",
+                "the credential would go to {}, the first host the component declares, which is not https; bind it explicitly with source.origin = \"https://…\" (or name a loopback http origin there for local tests)",
                 h.origin
             ),
             None => None,
@@ -551,8 +577,8 @@ fn build_policy(
     };
 
     let mut routes = Vec::new();
-    if let Some(url) = &config.dropbox.url {
-        // `dropbox.url` says where the bound origin (or, with no credential,
+    if let Some(url) = &config.source.url {
+        // `source.url` says where the bound origin (or, with no credential,
         // the first accepted host) is served: a proxy, or a fake in tests.
         let routed = bound.clone().or_else(|| {
             hosts
@@ -563,10 +589,10 @@ fn build_policy(
         if let Some(origin) = routed {
             let up: http::Uri = url
                 .parse()
-                .with_context(|| format!("dropbox.url = {url:?}"))?;
+                .with_context(|| format!("source.url = {url:?}"))?;
             let (Some(scheme), Some(authority)) = (up.scheme().cloned(), up.authority().cloned())
             else {
-                bail!("dropbox.url = {url:?}: expected http(s)://host[:port]");
+                bail!("source.url = {url:?}: expected http(s)://host[:port]");
             };
             routes.push(Route {
                 origin,
@@ -578,12 +604,12 @@ fn build_policy(
 
     let mut bearer = Vec::new();
     if let Some(origin) = &bound {
-        let key = if config.dropbox.oauth.is_some() {
-            "dropbox.oauth"
+        let key = if config.source.oauth.is_some() {
+            "source.oauth"
         } else {
-            "dropbox.token"
+            "source.token"
         };
-        let served = match &config.dropbox.url {
+        let served = match &config.source.url {
             Some(u) => format!(" (served at {u})"),
             None => String::new(),
         };
@@ -600,7 +626,7 @@ fn build_policy(
                 ));
             }
         }
-        if let Some(t) = dropbox_bearer {
+        if let Some(t) = source_bearer {
             bearer.push((origin.clone(), t));
         }
     }
@@ -731,7 +757,7 @@ mod tests {
 name = "t"
 [component]
 path = "c.wasm"
-[dropbox]
+[source]
 token = { env = "T" }
 [oomnitza]
 url = "https://acme.oomnitza.com"
@@ -807,7 +833,7 @@ url = "https://acme.oomnitza.com"
                 &[(origin, Bearer2), ("https://api.vendor.com", Bearer2)],
             )
             .unwrap_err();
-            assert!(format!("{err:#}").contains("dropbox.origin"), "{err:#}");
+            assert!(format!("{err:#}").contains("source.origin"), "{err:#}");
         }
     }
 
@@ -828,8 +854,8 @@ url = "https://acme.oomnitza.com"
     #[test]
     fn an_explicit_loopback_origin_is_the_operators_opt_in() {
         let config = CONFIG.replace(
-            "[dropbox]\n",
-            "[dropbox]\norigin = \"http://127.0.0.1:4011\"\n",
+            "[source]\n",
+            "[source]\norigin = \"http://127.0.0.1:4011\"\n",
         );
         let got = bound(
             &config,
@@ -840,7 +866,7 @@ url = "https://acme.oomnitza.com"
         )
         .unwrap();
         assert_eq!(got, ["http://127.0.0.1:4011"]);
-        let config = CONFIG.replace("[dropbox]\n", "[dropbox]\norigin = \"http://10.0.0.5\"\n");
+        let config = CONFIG.replace("[source]\n", "[source]\norigin = \"http://10.0.0.5\"\n");
         let err = Config::parse(&config).unwrap_err();
         assert!(
             format!("{err:#}").contains("only sent over https"),

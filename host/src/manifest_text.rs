@@ -13,7 +13,7 @@ pub fn minimal_config() -> String {
 name = "describe"
 [component]
 path = "connector.wasm"
-[dropbox]
+[source]
 [oomnitza]
 url = "https://example.oomnitza.com"
 "#

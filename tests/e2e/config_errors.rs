@@ -26,7 +26,7 @@ fn an_out_of_range_value_is_named() {
     world.edit("page_size = 1000", "page_size = 0");
     world
         .run(&["validate"])
-        .assert_fails_with("dropbox.page_size");
+        .assert_fails_with("source.page_size");
 }
 
 #[test]
@@ -129,7 +129,7 @@ fn secrets_are_never_echoed_in_config_errors() {
     run.assert_fails_with(
         "use { env = \"VARIABLE\" } or { file = \"secrets.toml\", key = \"name\" }",
     )
-    .assert_fails_with("[dropbox] token");
+    .assert_fails_with("[source] token");
     assert!(!run.stderr.contains(INLINE), "{}", run.stderr);
 
     // A syntax error on the secret's own line.
@@ -195,7 +195,7 @@ fn a_plain_http_vendor_url_off_loopback_is_refused() {
     );
     world
         .run(&["validate"])
-        .assert_fails_with("dropbox.url")
+        .assert_fails_with("source.url")
         .assert_fails_with("only sent over https");
 }
 
@@ -300,4 +300,21 @@ fn removed_members_need_their_status_mapped_or_filtered() {
         "[[mapping.filters]]\nfield = \"status\"\neffect = \"exclude\"\none_of = [\"removed\"]\n",
     );
     world.run(&["validate"]).assert_ok();
+}
+
+#[test]
+fn the_old_dropbox_table_is_read_for_one_release_with_a_warning() {
+    let mut world = World::new(1);
+    world.edit("[source]\n", "[dropbox]\n");
+    let run = world.run(&["validate"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("the [dropbox] table is now [source]"),
+        "{}",
+        run.stderr
+    );
+    // Both at once is ambiguous.
+    let mut world = World::new(1);
+    world.append("\n[dropbox]\npage_size = 10\n");
+    world.run(&["validate"]).assert_fails_with("source");
 }

@@ -518,7 +518,7 @@ async fn a_second_origin_asking_for_the_credential_gets_none() {
         report
             .binding
             .as_deref()
-            .is_some_and(|b| b.contains("dropbox.token → https://api.dropboxapi.com")),
+            .is_some_and(|b| b.contains("source.token → https://api.dropboxapi.com")),
         "{report:?}"
     );
     let warnings = report.warnings.join("\n");
@@ -556,8 +556,8 @@ async fn the_operator_cannot_bind_the_credential_to_a_host_it_did_not_accept() {
         )
         .edit("include_removed = true", "include_removed = false")
         .edit(
-            "[dropbox]\n",
-            &format!("[dropbox]\norigin = \"{COLLECTOR}\"\n"),
+            "[source]\n",
+            &format!("[source]\norigin = \"{COLLECTOR}\"\n"),
         );
     let err = Integration::prepare(Config::load(&world.write_config()).expect("config"))
         .await
@@ -565,7 +565,7 @@ async fn the_operator_cannot_bind_the_credential_to_a_host_it_did_not_accept() {
         .expect("refused");
     let msg = format!("{err:#}");
     assert!(
-        msg.contains("dropbox.origin")
+        msg.contains("source.origin")
             && msg.contains("not a host the component declares and the sandbox accepts"),
         "{msg}"
     );

@@ -95,7 +95,7 @@ fn validate_says_which_origin_holds_the_credential() {
     run.assert_ok();
     assert!(
         run.stdout.contains(
-            "credential dropbox.token → https://api.dropboxapi.com (served at http://127.0.0.1:"
+            "credential source.token → https://api.dropboxapi.com (served at http://127.0.0.1:"
         ),
         "{}",
         run.stdout

@@ -24,7 +24,7 @@ pub enum OAuthError {
     )]
     ReauthorizeRequired,
     #[error(
-        "the OAuth token endpoint refused the client (invalid_client): check dropbox.oauth.client_id and client_secret"
+        "the OAuth token endpoint refused the client (invalid_client): check source.oauth.client_id and client_secret"
     )]
     InvalidClient,
     #[error("refreshing the access token failed: {0}")]

@@ -163,7 +163,7 @@ async fn fetch_pages(
         let req = FetchRequest {
             kind,
             cursor: cursor.clone(),
-            page_size: cfg.dropbox.page_size,
+            page_size: cfg.source.page_size,
             options: options.clone(),
             sync_time: sync_time.clone(),
             read_ahead: !test_run,
