@@ -6,7 +6,8 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -266,5 +267,19 @@ describe("the contract in JavaScript", () => {
     assert.equal(originOf({ tag: "HTTPS" }, "API.dropboxapi.com:443"), DROPBOX);
     assert.equal(originOf({ tag: "HTTP" }, "127.0.0.1:80"), "http://127.0.0.1");
     assert.equal(originOf({ tag: "HTTPS" }, undefined), undefined);
+  });
+});
+
+describe("docs/embedding.md", () => {
+  test("gives the sha256 of the component this tree builds", async () => {
+    const doc = await readFile(new URL("../../../docs/embedding.md", import.meta.url), "utf8");
+    const listed = doc.match(/^sha256: ([0-9a-f]{64})$/m)?.[1];
+    const built = createHash("sha256").update(await readFile(process.env.CONNECTOR_WASM)).digest("hex");
+    assert.equal(
+      listed,
+      built,
+      `docs/embedding.md lists sha256 ${listed}, but ${process.env.CONNECTOR_WASM} is ${built}: ` +
+        "update the `sha256:` line (and the versions beside it) to match the release build",
+    );
   });
 });
