@@ -6,7 +6,7 @@
 
 import { parseArgs } from "node:util";
 import { startFakes } from "./lib/fakes.mjs";
-import { call, loadTranspiled } from "./lib/host.mjs";
+import { loadTranspiled } from "./lib/host.mjs";
 import { effectiveSpec, syncTeam } from "./lib/sync.mjs";
 
 const { values: opts } = parseArgs({
@@ -47,7 +47,6 @@ try {
     `refused ${http.refused}; ${(ms / 1000).toFixed(2)} s`);
   console.error(`imports called: ${[...calls].map(([k, n]) => `${k} ×${n}`).join(", ")}`);
   for (const r of refusals) console.error(`refused: ${JSON.stringify(r)}`);
-  void call;
 } finally {
   await fakes.stop();
 }
