@@ -79,7 +79,7 @@ mode = "user-only"
 [component]
 path = ${JSON.stringify(process.env.CONNECTOR_WASM)}
 cache_dir = ""
-[dropbox]
+[source]
 url = "${fakes.dropbox}"
 token = { env = "JCO_TEST_DROPBOX_TOKEN" }
 page_size = ${pageSize}
