@@ -692,7 +692,7 @@ impl Config {
     }
 
     /// Checks that need more than types. (Completeness, the "draft"
-    /// check, is `validate::check_launch`, which also needs the manifest.)
+    /// check, is `integration::launch_gaps`, which also needs the manifest.)
     fn check(&self) -> Result<()> {
         if self.integration.name.trim().is_empty() {
             bail!("integration.name must not be empty");

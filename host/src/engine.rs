@@ -26,7 +26,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(50);
 pub fn new_engine() -> Result<Engine> {
     let mut config = Config::new();
     // Deadlines: a guest in a busy loop is interrupted when the epoch passes
-    // its store's deadline (see `sandbox::run_with_deadline`).
+    // its store's deadline (the epoch callback in `sandbox::new_store`).
     config.epoch_interruption(true);
     config.wasm_component_model(true);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling()));
