@@ -202,6 +202,34 @@ pub fn action_infos() -> Vec<ActionInfo> {
     ]
 }
 
+/// The parameters of the action `name`, checked against its declaration
+/// ([`params::check`]); `invalid-input` for an unknown action.
+fn checked(name: &str, params: Vec<(String, Value)>) -> Result<Params, ConnectorError> {
+    let infos = action_infos();
+    let Some(info) = infos.iter().find(|a| a.name == name) else {
+        let names: Vec<&str> = infos.iter().map(|a| a.name.as_str()).collect();
+        return Err(ConnectorError::InvalidInput(format!(
+            "unknown action `{name}` (this connector declares: {})",
+            names.join(", ")
+        )));
+    };
+    params::check(name, &info.params, params)
+}
+
+/// `check-action`: what [`run`] checks before any call, without running
+/// anything; the effective parameters (given and defaulted), or the
+/// `invalid-input` naming the broken rule. Makes no HTTP call.
+pub fn check(
+    name: &str,
+    params: Vec<(String, Value)>,
+) -> Result<Vec<(String, Value)>, ConnectorError> {
+    let params = checked(name, params)?;
+    if name == DELETE_USER {
+        RemoveOptions::from_params(&params)?;
+    }
+    Ok(params.effective())
+}
+
 /// Runs the action `name` on each target.
 pub fn run<T, S>(
     transport: &mut T,
@@ -214,15 +242,7 @@ where
     T: Transport + ?Sized,
     S: Sleeper + ?Sized,
 {
-    let infos = action_infos();
-    let Some(info) = infos.iter().find(|a| a.name == name) else {
-        let names: Vec<&str> = infos.iter().map(|a| a.name.as_str()).collect();
-        return Err(ConnectorError::InvalidInput(format!(
-            "unknown action `{name}` (this connector declares: {})",
-            names.join(", ")
-        )));
-    };
-    let params = params::check(name, &info.params, params)?;
+    let params = checked(name, params)?;
     match name {
         DEACTIVATE_USER => Ok(deactivate(transport, targets, params.flag(PARAM_WIPE_DATA))),
         REACTIVATE_USER => Ok(reactivate(transport, targets)),

@@ -14,8 +14,9 @@
 //! render every page up front ([`FakeDropbox::pregenerate`]); that takes
 //! about 640 bytes of memory a member. Tests that never list pay nothing.
 //!
-//! Besides listing it carries out member actions on the team it serves
-//! (`team/members/suspend`, `unsuspend`, `remove` and its
+//! It answers `team/get_info` (the team's size and policies, as
+//! `TeamGetInfoResult`), and besides listing it carries out member actions
+//! on the team it serves (`team/members/suspend`, `unsuspend`, `remove` and its
 //! `remove/job_status/get`, `get_info_v2`,
 //! `get_available_team_member_roles`, `set_admin_permissions_v2`), with the
 //! route errors of Dropbox's spec. Changes go through the [`Team`] overlay,
@@ -514,6 +515,7 @@ struct RemoveJob {
 
 /// A decoded member-action request.
 enum Call {
+    TeamInfo,
     GetInfo(Vec<Selector>),
     Roles,
     SetRoles(SetRolesArgs),
@@ -546,6 +548,7 @@ enum TokenState {
 enum Route {
     List,
     Continue,
+    TeamInfo,
     GetInfo,
     Roles,
     SetRoles,
@@ -560,6 +563,7 @@ impl Route {
         match self {
             Route::List => "team/members/list_v2",
             Route::Continue => "team/members/list/continue_v2",
+            Route::TeamInfo => "team/get_info",
             Route::GetInfo => "team/members/get_info_v2",
             Route::Roles => "team/members/get_available_team_member_roles",
             Route::SetRoles => "team/members/set_admin_permissions_v2",
@@ -573,6 +577,10 @@ impl Route {
     /// Decodes a member action's argument (`Err`: the 400 message).
     fn decode(self, body: &[u8]) -> Result<Call, String> {
         Ok(match self {
+            Route::TeamInfo => {
+                parse_null(body)?;
+                Call::TeamInfo
+            }
             Route::GetInfo => Call::GetInfo(parse_get_info(body)?),
             Route::Roles => {
                 parse_null(body)?;
@@ -651,6 +659,7 @@ impl Shared {
             "/oauth2/token" => return (self.token_endpoint(method, headers, body).await, None),
             "/2/team/members/list_v2" => Route::List,
             "/2/team/members/list/continue_v2" => Route::Continue,
+            "/2/team/get_info" => Route::TeamInfo,
             "/2/team/members/get_info_v2" => Route::GetInfo,
             "/2/team/members/get_available_team_member_roles" => Route::Roles,
             "/2/team/members/set_admin_permissions_v2" => Route::SetRoles,
@@ -1159,6 +1168,7 @@ impl Shared {
     fn apply(&self, call: Call, function: &'static str) -> (StatusCode, String) {
         let ok = |body: String| (StatusCode::OK, body);
         match call {
+            Call::TeamInfo => ok(self.team_info()),
             Call::GetInfo(members) => {
                 let team = self.team.read();
                 ok(render_get_info(&team, &self.style, &members))
@@ -1286,6 +1296,40 @@ impl Shared {
             transfer_admin_id,
         });
         answer
+    }
+
+    /// `TeamGetInfoResult`: the team's name and id, its license counts
+    /// (`num_provisioned_users`: the members not removed; every one of them
+    /// holds a license, and 10% more are bought) and its policies.
+    fn team_info(&self) -> String {
+        let team = self.team.read();
+        let provisioned = (0..team.len())
+            .filter(|&i| !team.status(i).is_removed())
+            .count();
+        let union = |tag: &str| -> serde_json::Value {
+            serde_json::from_str(&self.void_union(tag)).unwrap_or(serde_json::Value::Null)
+        };
+        let domain = team.domain();
+        let mut info = serde_json::json!({
+            "name": domain.split('.').next().unwrap_or(domain),
+            "team_id": format!("dbtid:AAC{:016x}", team.seed()),
+            "num_licensed_users": provisioned + provisioned.div_ceil(10),
+            "num_provisioned_users": provisioned,
+            "num_used_licenses": provisioned,
+            "policies": {
+                "sharing": {
+                    "shared_folder_member_policy": union("team"),
+                    "shared_folder_join_policy": union("from_anyone"),
+                    "shared_link_create_policy": union("team_only"),
+                },
+                "emm_state": union("disabled"),
+                "office_addin": union("disabled"),
+            },
+        });
+        if self.style.unknown_fields {
+            info["future_field"] = serde_json::json!({"x": 1});
+        }
+        info.to_string()
     }
 
     /// `{".tag": tag}`, or the bare `"tag"` under `bare_union_tags`.

@@ -1936,3 +1936,122 @@ async fn action_faults_apply_nothing_or_garble_the_answer() {
     assert_eq!(member(&server, 6).status, MemberStatus::Active);
     assert_eq!(server.stats().faults_applied, 7);
 }
+
+#[tokio::test]
+async fn team_get_info_counts_the_members_not_removed() {
+    const TEAM_INFO: &str = "/2/team/get_info";
+    let server = start(2_345);
+    let provisioned =
+        server.with_team(|t| (0..t.len()).filter(|&i| !t.status(i).is_removed()).count());
+    assert!(
+        provisioned < 2_345,
+        "the generated team has removed members"
+    );
+    let answer = post_raw(
+        &server,
+        TEAM_INFO,
+        Some(&format!("Bearer {TOKEN}")),
+        Some("application/json"),
+        "null",
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.content_type, "application/json");
+    let info = answer.json();
+    // TeamGetInfoResult, as the reference lists it: every field, no other.
+    let mut keys: Vec<&str> = info
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "name",
+            "num_licensed_users",
+            "num_provisioned_users",
+            "num_used_licenses",
+            "policies",
+            "team_id"
+        ]
+    );
+    assert_eq!(info["num_provisioned_users"], provisioned);
+    assert!(info["num_licensed_users"].as_u64().unwrap() >= provisioned as u64);
+    assert!(info["name"].is_string() && info["team_id"].as_str().unwrap().starts_with("dbtid:"));
+    assert_eq!(info["policies"]["emm_state"][".tag"], "disabled");
+    assert_eq!(
+        info["policies"]["sharing"]["shared_folder_member_policy"][".tag"],
+        "team"
+    );
+
+    // Strict like Dropbox: the argument is `null`, the token and the
+    // content type are checked, and it is a POST.
+    for (body, needle) in [
+        ("{}", "expected null, got object"),
+        ("", "could not decode input as JSON"),
+    ] {
+        let a = post_raw(
+            &server,
+            TEAM_INFO,
+            Some(&format!("Bearer {TOKEN}")),
+            Some("application/json"),
+            body,
+        )
+        .await;
+        assert_eq!(a.status, 400, "{body}: {}", a.body);
+        assert!(a.body.contains(needle), "{body}: {}", a.body);
+        assert!(a.body.contains("team/get_info"), "{}", a.body);
+    }
+    let a = post_raw(
+        &server,
+        TEAM_INFO,
+        Some("Bearer wrong"),
+        Some("application/json"),
+        "null",
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    assert_eq!(a.error_tag(), "invalid_access_token");
+    let a = post_raw(
+        &server,
+        TEAM_INFO,
+        Some(&format!("Bearer {TOKEN}")),
+        Some("text/plain"),
+        "null",
+    )
+    .await;
+    assert_eq!(a.status, 400);
+
+    // A removal shows in the count.
+    let email = server.with_team(|t| {
+        (0..t.len())
+            .map(|i| t.member(i))
+            .find(|m| {
+                matches!(m.status, connector_fakes::MemberStatus::Active) && m.roles.is_empty()
+            })
+            .expect("a plain active member")
+            .email
+    });
+    let removed = post(
+        &server,
+        "/2/team/members/remove",
+        json!({"user": {".tag": "email", "email": email}}),
+    )
+    .await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    let after = post(&server, TEAM_INFO, Value::Null).await.json();
+    assert_eq!(after["num_provisioned_users"], provisioned - 1);
+
+    // Bare union tags, and unknown fields for clients to tolerate.
+    let mut cfg = DropboxConfig::new(Team::generate(5, 1), TOKEN);
+    cfg.style = connector_fakes::WireStyle {
+        bare_union_tags: true,
+        unknown_fields: true,
+    };
+    let bare = FakeDropbox::start(cfg).expect("start");
+    let info = post(&bare, TEAM_INFO, Value::Null).await.json();
+    assert_eq!(info["policies"]["emm_state"], "disabled");
+    assert!(info.get("future_field").is_some());
+}

@@ -28,5 +28,24 @@ impl Guest for Component {
         attacks::run(&attack, target.as_deref())
     }
 
+    /// Phones home where it must not: `check-action` must make no HTTP
+    /// call. It asks its declared origin (where a real policy would attach
+    /// the team token) and, whatever happens, claims the parameters are
+    /// fine.
+    fn check_action(
+        name: String,
+        params: Vec<(String, wit::Value)>,
+    ) -> Result<Vec<(String, wit::Value)>, wit::ConnectorError> {
+        let _ = attacks::run(
+            "request-other-host",
+            Some(&format!(
+                "{}/2/team/members/list_v2",
+                shared::DROPBOX_ORIGIN
+            )),
+        );
+        let _ = name;
+        Ok(params)
+    }
+
     shared::common_exports!();
 }
