@@ -89,6 +89,11 @@ pub struct DropboxConfig {
     /// How many requests [`FakeDropbox::requests`] keeps, the most recent
     /// ones: `usize::MAX` (the default) keeps all, 0 records none.
     pub record_requests: usize,
+    /// Slept before answering each request to a route other than
+    /// list/continue and the token endpoint (member actions, `get_info_v2`,
+    /// `team/get_info`): a vendor's latency for workflow benchmarks. See
+    /// also [`FakeDropbox::set_action_delay`].
+    pub action_delay: Duration,
 }
 
 impl DropboxConfig {
@@ -104,6 +109,7 @@ impl DropboxConfig {
             remove_async_polls: 0,
             cache_pages: true,
             record_requests: usize::MAX,
+            action_delay: Duration::ZERO,
         }
     }
 }
@@ -255,6 +261,9 @@ impl FakeDropbox {
             jobs: Mutex::new(HashMap::new()),
             job_serial: AtomicU64::new(0),
             remove_async_polls: AtomicU32::new(config.remove_async_polls),
+            action_delay: Mutex::new(config.action_delay),
+            write_limit: Mutex::new(None),
+            write_limited: AtomicU64::new(0),
         });
         let router = Router::new()
             .fallback(handle)
@@ -409,6 +418,35 @@ impl FakeDropbox {
         serde_json::json!({"actions": actions, "changed": changed}).to_string()
     }
 
+    /// Changes [`DropboxConfig::action_delay`] for later requests.
+    pub fn set_action_delay(&self, delay: Duration) {
+        *lock(&self.shared.action_delay) = delay;
+    }
+
+    /// Limits write operations (suspend, unsuspend, remove, admin roles) to
+    /// `per_second` in each one-second window (`None`: no limit). A write
+    /// over the limit is not carried out and answers 429 the way Dropbox
+    /// answers a write limit: `too_many_write_operations`, `Retry-After: 1`
+    /// and no `retry_after` in the body.
+    pub fn set_write_limit(&self, per_second: Option<u32>) {
+        *lock(&self.shared.write_limit) = per_second.map(|per_second| WriteLimit {
+            per_second: per_second.max(1),
+            window: Instant::now(),
+            used: 0,
+        });
+    }
+
+    /// How many writes the write limit refused.
+    pub fn write_limited(&self) -> u64 {
+        self.shared.write_limited.load(Ordering::SeqCst)
+    }
+
+    /// Makes `email` a Dropbox account of another team (see
+    /// [`Team::add_outsider`]).
+    pub fn add_outsider(&self, email: &str) {
+        self.update_team(|t| t.add_outsider(email));
+    }
+
     /// Changes [`DropboxConfig::remove_async_polls`] for later removals.
     pub fn set_remove_async_polls(&self, polls: u32) {
         self.shared
@@ -471,6 +509,17 @@ struct Shared {
     jobs: Mutex<HashMap<String, RemoveJob>>,
     job_serial: AtomicU64,
     remove_async_polls: AtomicU32,
+    action_delay: Mutex<Duration>,
+    write_limit: Mutex<Option<WriteLimit>>,
+    write_limited: AtomicU64,
+}
+
+/// Dropbox's limit on write operations, as the fake applies it: at most
+/// `per_second` writes in each one-second window.
+struct WriteLimit {
+    per_second: u32,
+    window: Instant,
+    used: u32,
 }
 
 /// The served team, and the pages rendered from it as it is now. Every
@@ -1145,6 +1194,24 @@ impl Shared {
                 fault => return self.plain_fault_response(fault),
             }
         }
+        let delay = *lock(&self.action_delay);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let write = matches!(
+            call,
+            Call::Suspend(_) | Call::Unsuspend(_) | Call::Remove(_) | Call::SetRoles(_)
+        );
+        if write && !self.take_write() {
+            self.write_limited.fetch_add(1, Ordering::SeqCst);
+            let dots =
+                ".".repeat(2 + (self.summaries.fetch_add(1, Ordering::Relaxed) % 3) as usize);
+            let body = serde_json::json!({
+                "error_summary": format!("too_many_write_operations/{dots}"),
+                "error": {"reason": {".tag": "too_many_write_operations"}},
+            });
+            return with_retry_after(json_value(StatusCode::TOO_MANY_REQUESTS, &body), 1);
+        }
         let (status, body) = self.apply(call, function);
         match alter {
             Some(DropboxFault::MalformedJson) => json_text(status, cut_in_half(body)),
@@ -1296,6 +1363,24 @@ impl Shared {
             transfer_admin_id,
         });
         answer
+    }
+
+    /// Takes one write from the write limit's window; `false` when it is
+    /// spent.
+    fn take_write(&self) -> bool {
+        let mut limit = lock(&self.write_limit);
+        let Some(l) = limit.as_mut() else {
+            return true;
+        };
+        if l.window.elapsed() >= Duration::from_secs(1) {
+            l.window = Instant::now();
+            l.used = 0;
+        }
+        if l.used >= l.per_second {
+            return false;
+        }
+        l.used += 1;
+        true
     }
 
     /// `TeamGetInfoResult`: the team's name and id, its license counts

@@ -2055,3 +2055,91 @@ async fn team_get_info_counts_the_members_not_removed() {
     assert_eq!(info["policies"]["emm_state"], "disabled");
     assert!(info.get("future_field").is_some());
 }
+
+#[tokio::test]
+async fn another_teams_account_is_not_in_the_team() {
+    let server = start_actions(|_| {});
+    server.add_outsider("Someone@Elsewhere.example");
+    let outsider = json!({".tag": "email", "email": "someone@elsewhere.example"});
+    // Dropbox knows the address, but not as a member here.
+    assert_eq!(
+        conflict(&server, SUSPEND, json!({"user": outsider})).await,
+        "user_not_in_team"
+    );
+    assert_eq!(
+        conflict(&server, REMOVE, json!({"user": outsider})).await,
+        "user_not_in_team"
+    );
+    // An unknown address is still not found.
+    assert_eq!(
+        conflict(&server, REMOVE, json!({"user": nobody()})).await,
+        "user_not_found"
+    );
+    // get_info_v2 finds no member for it.
+    let info = ok(&server, GET_INFO, json!({"members": [outsider]})).await;
+    assert_eq!(info["members_info"][0][".tag"], "id_not_found");
+    // As a transfer destination.
+    let tag = conflict(
+        &server,
+        REMOVE,
+        json!({"user": by_email(&server, 4), "transfer_dest_id": outsider,
+               "transfer_admin_id": by_email(&server, 0), "wipe_data": false}),
+    )
+    .await;
+    assert_eq!(tag, "transfer_dest_user_not_in_team");
+}
+
+#[tokio::test]
+async fn writes_over_the_write_limit_answer_429_and_change_nothing() {
+    let server = start_actions(|c| c.action_delay = Duration::from_millis(30));
+    server.set_write_limit(Some(2));
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    for i in [4, 6, 7] {
+        answers.push(
+            post(
+                &server,
+                SUSPEND,
+                json!({"user": by_email(&server, i), "wipe_data": false}),
+            )
+            .await,
+        );
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(90),
+        "each waited the delay"
+    );
+    assert_eq!(answers[0].status, 200);
+    assert_eq!(answers[1].status, 200);
+    let limited = &answers[2];
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert_eq!(limited.retry_after.as_deref(), Some("1"));
+    let body = limited.json();
+    assert_eq!(body["error"]["reason"][".tag"], "too_many_write_operations");
+    assert!(body["error"].get("retry_after").is_none());
+    assert_eq!(server.write_limited(), 1);
+    assert!(matches!(
+        member(&server, 7).status,
+        connector_fakes::MemberStatus::Active
+    ));
+    // Reads are not writes; the next window takes writes again.
+    assert_eq!(
+        post(
+            &server,
+            GET_INFO,
+            json!({"members": [by_email(&server, 7)]})
+        )
+        .await
+        .status,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let again = post(
+        &server,
+        SUSPEND,
+        json!({"user": by_email(&server, 7), "wipe_data": false}),
+    )
+    .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    server.set_write_limit(None);
+}
