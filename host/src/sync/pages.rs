@@ -200,6 +200,9 @@ async fn fetch_pages(
     }
 }
 
+/// The endpoint outages of the listing are reported under.
+const LISTING: &str = "Dropbox member listing";
+
 /// One fetch, retried while the vendor is rate-limiting or unavailable.
 /// `None`: the cursor expired.
 async fn fetch_with_retries(
@@ -213,7 +216,10 @@ async fn fetch_with_retries(
     let mut retry = crate::retry::Retry::new(max_retries);
     loop {
         let err = match inst.fetch_mapped(req, &integration.spec).await? {
-            Ok(page) => return Ok(Some(page)),
+            Ok(page) => {
+                crate::outage::global().succeeded(LISTING);
+                return Ok(Some(page));
+            }
             Err(ConnectorError::Conflict(c))
                 if c.tag == "invalid_cursor" && req.cursor.is_some() =>
             {
@@ -234,11 +240,19 @@ async fn fetch_with_retries(
         match retryable.filter(|_| !fatal).and_then(|ask| retry.next(ask)) {
             Some(wait) => {
                 report.vendor_retries += 1;
-                tracing::warn!(
-                    "fetching page {}: {}; retrying in {wait:?} (retry {} of {max_retries})",
-                    pages_before + 1,
-                    describe_error(&err),
-                    retry.attempts()
+                let kind = match &err {
+                    ConnectorError::RateLimited(_) => "rate limited",
+                    _ => "unavailable",
+                };
+                crate::outage::global().failed(
+                    LISTING,
+                    kind,
+                    &format!(
+                        "page {}: {}",
+                        pages_before + 1,
+                        crate::vendor::describe(&integration.config, &err)
+                    ),
+                    wait,
                 );
                 tokio::time::sleep(wait).await;
             }
@@ -247,7 +261,7 @@ async fn fetch_with_retries(
                     (ConnectorError::Denied(_), Some(reason)) => {
                         format!("{} [{reason}]", describe_error(&err))
                     }
-                    _ => describe_error(&err),
+                    _ => crate::vendor::describe(&integration.config, &err),
                 };
                 bail!(
                     "fetching page {} from the vendor failed: {why}",
@@ -417,7 +431,7 @@ fn commit_loop(
             pending.add(&l.db, marks)?;
             for ((records, n), id) in commit.batches.into_iter().zip(counts).zip(ids) {
                 tx.blocking_send(Batch { id, records, n })
-                    .map_err(|_| anyhow!("stopped fetching: posting to Oomnitza failed"))?;
+                    .map_err(|_| anyhow::Error::new(super::forward::ForwarderStopped))?;
             }
         }
         if let Some(pb) = progress {

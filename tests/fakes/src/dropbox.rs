@@ -264,6 +264,8 @@ impl FakeDropbox {
             action_delay: Mutex::new(config.action_delay),
             write_limit: Mutex::new(None),
             write_limited: AtomicU64::new(0),
+            actions_in_flight: AtomicU64::new(0),
+            actions_in_flight_max: AtomicU64::new(0),
         });
         let router = Router::new()
             .fallback(handle)
@@ -436,6 +438,12 @@ impl FakeDropbox {
         });
     }
 
+    /// The most requests to action routes (everything but list/continue
+    /// and the token endpoint) answered at the same time so far.
+    pub fn max_concurrent_actions(&self) -> u64 {
+        self.shared.actions_in_flight_max.load(Ordering::SeqCst)
+    }
+
     /// How many writes the write limit refused.
     pub fn write_limited(&self) -> u64 {
         self.shared.write_limited.load(Ordering::SeqCst)
@@ -512,6 +520,17 @@ struct Shared {
     action_delay: Mutex<Duration>,
     write_limit: Mutex<Option<WriteLimit>>,
     write_limited: AtomicU64,
+    actions_in_flight: AtomicU64,
+    actions_in_flight_max: AtomicU64,
+}
+
+/// Counts a request among those being answered while it lives.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Dropbox's limit on write operations, as the fake applies it: at most
@@ -1182,6 +1201,9 @@ impl Shared {
 
     /// Carries out a decoded member action (after any queued action fault).
     async fn member_action(&self, call: Call, function: &'static str) -> Response {
+        let now = self.actions_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.actions_in_flight_max.fetch_max(now, Ordering::SeqCst);
+        let _counted = InFlight(&self.actions_in_flight);
         let mut alter = None;
         if let Some(fault) = next_in(&self.action_faults) {
             lock(&self.stats).faults_applied += 1;
