@@ -8,6 +8,7 @@
 mod support;
 
 mod config_errors;
+mod contract;
 mod durability;
 mod faults;
 mod hostile;

@@ -27,6 +27,7 @@
 mod close;
 mod forward;
 mod pages;
+mod progress;
 mod report;
 mod shape;
 

@@ -76,7 +76,13 @@ pub(super) async fn fetch_all(
     cursor: Option<String>,
 ) -> Result<()> {
     let (page_tx, page_rx) = mpsc::channel::<PageMsg>(1);
-    let progress = progress_bar(listing.opts.progress);
+    let total = match super::progress::wanted(listing.opts.progress) {
+        true => {
+            super::progress::count_hint(integration, kind(integration), &options(integration)).await
+        }
+        false => None,
+    };
+    let progress = super::progress::Progress::new(listing.opts.progress, total);
     let test_run = listing.opts.test_run;
     let stop = listing.opts.stop.clone();
     let committer = {
@@ -87,9 +93,7 @@ pub(super) async fn fetch_all(
     let committed = committer
         .await
         .map_err(|e| anyhow!("the page committer failed: {e}"))?;
-    if let Some(pb) = progress {
-        pb.finish_and_clear();
-    }
+    progress.finish();
     let counts = match committed {
         Ok(c) => c,
         Err((c, e)) => {
@@ -132,15 +136,9 @@ async fn fetch_pages(
 ) -> Result<()> {
     let cfg = &integration.config;
     let mut inst = integration.instance().await?;
-    let kind = match cfg.integration.mode {
-        Mode::UserOnly => RecordKind::Users,
-        Mode::UserPlusSaas => RecordKind::SaasUsers,
-    };
+    let kind = kind(integration);
     let sync_time = crate::clock::now();
-    let options = vec![(
-        "include_removed".to_string(),
-        Value::Boolean(cfg.dropbox.include_removed),
-    )];
+    let options = options(integration);
     let mut page_no = 0u64;
     loop {
         if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
@@ -202,6 +200,22 @@ async fn fetch_pages(
 
 /// The endpoint outages of the listing are reported under.
 const LISTING: &str = "Dropbox member listing";
+
+/// The record kind the integration's mode lists.
+fn kind(integration: &Integration) -> RecordKind {
+    match integration.config.integration.mode {
+        Mode::UserOnly => RecordKind::Users,
+        Mode::UserPlusSaas => RecordKind::SaasUsers,
+    }
+}
+
+/// The fetch options of the listing.
+fn options(integration: &Integration) -> Vec<(String, Value)> {
+    vec![(
+        "include_removed".to_string(),
+        Value::Boolean(integration.config.dropbox.include_removed),
+    )]
+}
 
 /// One fetch, retried while the vendor is rate-limiting or unavailable.
 /// `None`: the cursor expired.
@@ -278,18 +292,11 @@ fn commit_pages(
     listing: Listing,
     mut pages: mpsc::Receiver<PageMsg>,
     tx: mpsc::Sender<Batch>,
-    progress: Option<indicatif::ProgressBar>,
+    progress: super::progress::Progress,
 ) -> std::result::Result<Counts, (Counts, anyhow::Error)> {
     let mut c = Counts::default();
     let mut marks = MarkBuffer::default();
-    let result = commit_loop(
-        &listing,
-        &mut pages,
-        &tx,
-        progress.as_ref(),
-        &mut c,
-        &mut marks,
-    );
+    let result = commit_loop(&listing, &mut pages, &tx, &progress, &mut c, &mut marks);
     // The marks of every committed page, whatever stopped the loop.
     let flushed = match listing.opts.dry_run {
         true => Ok(()),
@@ -341,7 +348,7 @@ fn commit_loop(
     l: &Listing,
     pages: &mut mpsc::Receiver<PageMsg>,
     tx: &mpsc::Sender<Batch>,
-    progress: Option<&indicatif::ProgressBar>,
+    progress: &super::progress::Progress,
     c: &mut Counts,
     pending: &mut MarkBuffer,
 ) -> Result<()> {
@@ -434,12 +441,7 @@ fn commit_loop(
                     .map_err(|_| anyhow::Error::new(super::forward::ForwarderStopped))?;
             }
         }
-        if let Some(pb) = progress {
-            pb.set_message(format!(
-                "page {} · {} fetched · {} queued for Oomnitza",
-                c.pages, c.fetched, queued
-            ));
-        }
+        progress.page(c.pages, c.fetched, queued);
         if let Some(s) = msg.go_on {
             let _ = s.send(!last_page);
         }
@@ -529,13 +531,4 @@ fn into_batches(chosen: &[Candidate], batch_size: usize) -> Result<(Vec<String>,
         counts.push(chunk.len() as u64);
     }
     Ok((batches, counts))
-}
-
-fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
-    if !enabled {
-        return None;
-    }
-    let pb = indicatif::ProgressBar::new_spinner();
-    pb.enable_steady_tick(Duration::from_millis(120));
-    Some(pb)
 }
