@@ -393,7 +393,7 @@ pub async fn plan_action(
     })
 }
 
-/// The route, id field and target field of a source.
+/// The route and id field of a source.
 fn source_route(source: Source) -> (&'static str, &'static str) {
     match source {
         Source::People => ("/api/v3/users", "user_id"),
@@ -510,7 +510,7 @@ pub async fn plan_workflow(
             .chain(placeholders.iter().map(|f| (*f, "parameter")));
         for (field, used_in) in wanted {
             if !records.iter().any(|r| r.get(field).is_some()) {
-                let sample = read_all_keys(client, workflow.on, path).await;
+                let sample = read_all_keys(client, path).await;
                 let hint = match closest(field, sample.iter().map(String::as_str)) {
                     Some(c) => format!("; the closest field that exists is `{c}`"),
                     None if sample.is_empty() => String::new(),
@@ -655,8 +655,7 @@ pub async fn plan_workflow(
 
 /// Every field name of one record of the source (for suggestions); empty
 /// when it cannot be read.
-async fn read_all_keys(client: &OomnitzaClient, source: Source, path: &str) -> Vec<String> {
-    let _ = source;
+async fn read_all_keys(client: &OomnitzaClient, path: &str) -> Vec<String> {
     match client
         .list_page(
             path,
@@ -738,4 +737,156 @@ pub fn params_json(params: &[(String, Value)]) -> String {
         .map(|(k, v)| (k.clone(), crate::bindings::to_json(v.clone())))
         .collect();
     Json::Object(map).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::{ParamInfo, ValueType};
+
+    fn plan(users: usize, done: usize) -> Plan {
+        Plan {
+            title: "workflow `w`".into(),
+            workflow: Some("w".into()),
+            steps: vec![StepInfo {
+                action: "deactivate-user".into(),
+                destructive: true,
+            }],
+            users: (0..users)
+                .map(|i| UserPlan {
+                    user: format!("u{i}@x.com"),
+                    steps: vec![if i < done {
+                        StepState::AlreadyDone
+                    } else if i % 7 == 0 {
+                        StepState::CannotRun("no manager_email".into())
+                    } else {
+                        StepState::Ready(vec![])
+                    }],
+                })
+                .collect(),
+            max_users: 25,
+            concurrency: 4,
+            records_read: users as u64,
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn the_cap_counts_users_with_work_left_and_is_lifted_only_as_far_as_allowed() {
+        // 40 users, 10 done before: 30 to act on (cannot-run ones count).
+        let p = plan(40, 10);
+        assert_eq!(p.acting_on(), 30);
+        let why = p.over_cap(None).expect("over");
+        assert!(
+            why.starts_with("workflow `w` would act on 30 users, more than its cap of 25 (max_users): nothing was done"),
+            "{why}"
+        );
+        assert!(why.contains("--allow-more 30"), "{why}");
+        let why = p.over_cap(Some(29)).expect("still over");
+        assert!(why.contains("more than --allow-more 29 allows"), "{why}");
+        assert_eq!(p.over_cap(Some(30)), None);
+        assert!(
+            p.over_cap(Some(5)).is_some(),
+            "less than the cap lifts nothing"
+        );
+        assert_eq!(plan(35, 10).over_cap(None), None, "25 left: at the cap");
+        assert_eq!(
+            plan(40, 10).destructive_steps(),
+            30 - (10..40).filter(|i| i % 7 == 0).count()
+        );
+    }
+
+    fn info() -> ActionInfo {
+        let p = |name: &str, ty| ParamInfo {
+            name: name.into(),
+            label: name.into(),
+            description: String::new(),
+            type_: ty,
+            required: false,
+            default: None,
+        };
+        ActionInfo {
+            name: "delete-user".into(),
+            label: String::new(),
+            description: String::new(),
+            destructive: true,
+            params: vec![
+                p("wipe-data", ValueType::Boolean),
+                p("transfer-destination-email", ValueType::Text),
+                p("count", ValueType::Integer),
+            ],
+        }
+    }
+
+    #[test]
+    fn parameters_are_typed_by_the_declaration_and_fields_taken_from_the_record() {
+        let raw = vec![
+            (
+                "wipe-data".to_string(),
+                Raw::Toml(toml::Value::Boolean(false)),
+            ),
+            (
+                "transfer-destination-email".to_string(),
+                Raw::Field("manager_email".into()),
+            ),
+            ("count".to_string(), Raw::Text(" 3 ".into())),
+        ];
+        let record = serde_json::json!({"manager_email": " boss@x.com "});
+        assert_eq!(
+            typed_params(&info(), &raw, Some(&record)).unwrap(),
+            vec![
+                ("wipe-data".to_string(), Value::Boolean(false)),
+                (
+                    "transfer-destination-email".to_string(),
+                    Value::Text("boss@x.com".into())
+                ),
+                ("count".to_string(), Value::Integer(3)),
+            ]
+        );
+        // Without a record (validate), a stand-in that counts as given.
+        assert_eq!(
+            typed_params(&info(), &raw, None).unwrap()[1].1,
+            Value::Text(STAND_IN_TEXT.into())
+        );
+        let err = |raw: Vec<(&str, Raw)>, record: serde_json::Value| {
+            let raw: Vec<(String, Raw)> =
+                raw.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            typed_params(&info(), &raw, Some(&record)).unwrap_err()
+        };
+        assert_eq!(
+            err(
+                vec![(
+                    "transfer-destination-email",
+                    Raw::Field("manager_email".into())
+                )],
+                serde_json::json!({"manager_email": null})
+            ),
+            "the record has no `manager_email` for parameter `transfer-destination-email`"
+        );
+        assert!(
+            err(
+                vec![("wipe-data", Raw::Toml(toml::Value::Integer(3)))],
+                serde_json::json!({})
+            )
+            .contains("must be true or false, not 3")
+        );
+        assert!(
+            err(
+                vec![("wipe-data", Raw::Text("maybe".into()))],
+                serde_json::json!({})
+            )
+            .contains("must be true or false")
+        );
+        assert!(err(vec![("wipe_data", Raw::Text("true".into()))], serde_json::json!({})).contains("has no parameter `wipe_data` (it takes: wipe-data, transfer-destination-email, count)"));
+        assert!(
+            err(
+                vec![(
+                    "transfer-destination-email",
+                    Raw::Toml(toml::Value::Boolean(true))
+                )],
+                serde_json::json!({})
+            )
+            .contains("must be text")
+        );
+    }
 }
