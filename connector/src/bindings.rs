@@ -81,6 +81,25 @@ impl Guest for Component {
             })
             .map_err(Into::into)
     }
+
+    fn check_action(
+        name: String,
+        params: Vec<(String, wit::Value)>,
+    ) -> Result<Vec<(String, wit::Value)>, wit::ConnectorError> {
+        DropboxConnector::with_sleeper(WasiTransport, WasiSleeper)
+            .check_action(&name, pairs_in(params))
+            .map(pairs_out)
+            .map_err(Into::into)
+    }
+
+    fn count_hint(
+        kind: wit::RecordKind,
+        options: Vec<(String, wit::Value)>,
+    ) -> Result<Option<u64>, wit::ConnectorError> {
+        DropboxConnector::with_sleeper(WasiTransport, WasiSleeper)
+            .count_hint(kind.into(), &pairs_in(options))
+            .map_err(Into::into)
+    }
 }
 
 fn pairs_in(pairs: Vec<(String, wit::Value)>) -> Vec<(String, own::Value)> {

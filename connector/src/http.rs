@@ -235,7 +235,41 @@ fn error_code(url: &str, code: ErrorCode) -> TransportError {
         ErrorCode::HttpRequestDenied => {
             TransportError::Denied(format!("the host refused POST {url}"))
         }
-        other => TransportError::Unavailable(format!("POST {url} failed: {other:?}")),
+        other => TransportError::Unavailable(format!("POST {url}: {}", plain(&other))),
+    }
+}
+
+/// What went wrong, in words (never the Rust debug text of the code).
+fn plain(code: &ErrorCode) -> String {
+    match code {
+        ErrorCode::DnsTimeout => "the host name lookup timed out".into(),
+        ErrorCode::DnsError(_) => "the host name could not be resolved (DNS error)".into(),
+        ErrorCode::DestinationNotFound => "the host name resolves to no address".into(),
+        ErrorCode::DestinationUnavailable => "the server is unavailable".into(),
+        ErrorCode::DestinationIpProhibited | ErrorCode::DestinationIpUnroutable => {
+            "the server's address cannot be reached".into()
+        }
+        ErrorCode::ConnectionRefused => "the connection was refused".into(),
+        ErrorCode::ConnectionTerminated => "the connection was closed by the server".into(),
+        ErrorCode::ConnectionTimeout => "connecting timed out".into(),
+        ErrorCode::ConnectionReadTimeout => "timed out waiting for the response".into(),
+        ErrorCode::ConnectionWriteTimeout => "timed out sending the request".into(),
+        ErrorCode::ConnectionLimitReached => "too many connections".into(),
+        ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => {
+            "the TLS handshake failed".into()
+        }
+        ErrorCode::TlsCertificateError => "the server's TLS certificate was refused".into(),
+        ErrorCode::HttpRequestBodySize(Some(n)) => {
+            format!("the request body is over the limit of {n} bytes")
+        }
+        ErrorCode::HttpResponseBodySize(Some(n)) => {
+            format!("the response body is over the limit of {n} bytes")
+        }
+        ErrorCode::HttpResponseIncomplete => "the response was cut short".into(),
+        ErrorCode::HttpResponseTimeout => "the response timed out".into(),
+        ErrorCode::InternalError(Some(m)) => m.clone(),
+        ErrorCode::HttpRequestDenied => "the host refused the request".into(),
+        _ => "the HTTP exchange failed (a protocol or size error)".into(),
     }
 }
 
@@ -244,9 +278,10 @@ fn stream_error(url: &str, what: &str, error: StreamError) -> TransportError {
         StreamError::Closed => {
             TransportError::Unavailable(format!("POST {url}: stream closed while {what}"))
         }
-        StreamError::LastOperationFailed(e) => TransportError::Unavailable(format!(
-            "POST {url}: {what} failed: {}",
-            e.to_debug_string()
-        )),
+        StreamError::LastOperationFailed(e) => {
+            let why = wasi::http::types::http_error_code(&e)
+                .map_or_else(|| "the connection failed".to_owned(), |c| plain(&c));
+            TransportError::Unavailable(format!("POST {url}: {what} failed: {why}"))
+        }
     }
 }

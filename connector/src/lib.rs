@@ -46,11 +46,11 @@ use dropbox::{actions, client};
 use transport::{Sleeper, StdSleeper, Transport};
 use types::{
     ActionResult, ConnectorError, FetchRequest, Manifest, MapOutcome, MappedPage, MappingSpec,
-    Page, SourceRecord, UserRef, Value,
+    Page, RecordKind, SourceRecord, UserRef, Value,
 };
 
-/// The connector's four operations over crate types; `bindings` forwards
-/// the component's exports here.
+/// The connector's operations over crate types; `bindings` forwards the
+/// component's exports here.
 pub trait Connector {
     /// The manifest. Makes no HTTP calls.
     fn describe(&self) -> Manifest;
@@ -81,6 +81,22 @@ pub trait Connector {
         targets: Vec<UserRef>,
         params: Vec<(String, Value)>,
     ) -> Result<Vec<Result<ActionResult, ConnectorError>>, ConnectorError>;
+
+    /// The effective parameters of an action (given and defaulted), or the
+    /// rule they break. Makes no HTTP calls.
+    fn check_action(
+        &self,
+        name: &str,
+        params: Vec<(String, Value)>,
+    ) -> Result<Vec<(String, Value)>, ConnectorError>;
+
+    /// How many records a complete listing is expected to return, if the
+    /// vendor says cheaply; a hint for progress displays.
+    fn count_hint(
+        &mut self,
+        kind: RecordKind,
+        options: &[(String, Value)],
+    ) -> Result<Option<u64>, ConnectorError>;
 }
 
 /// The Dropbox connector over a transport, and a sleeper for the waits
@@ -229,6 +245,29 @@ impl<T: Transport, S: Sleeper> Connector for DropboxConnector<T, S> {
             &targets,
             params,
         )
+    }
+
+    /// See [`actions::check`].
+    fn check_action(
+        &self,
+        name: &str,
+        params: Vec<(String, Value)>,
+    ) -> Result<Vec<(String, Value)>, ConnectorError> {
+        actions::check(name, params)
+    }
+
+    /// `team/get_info`'s `num_provisioned_users`: the members a listing
+    /// without removed ones returns. With `include_removed` the listing
+    /// also returns removed members, which Dropbox does not count: no hint.
+    fn count_hint(
+        &mut self,
+        _kind: RecordKind,
+        options: &[(String, Value)],
+    ) -> Result<Option<u64>, ConnectorError> {
+        if fetch_options(options)?.include_removed {
+            return Ok(None);
+        }
+        client::provisioned_users(&mut self.transport).map(Some)
     }
 }
 
@@ -412,6 +451,94 @@ mod tests {
                 "set-user-role"
             ]
         );
+    }
+
+    #[test]
+    fn check_action_gives_effective_parameters_without_a_call() {
+        let c = DropboxConnector::new(FakeTransport::default());
+        assert_eq!(
+            c.check_action("deactivate-user", vec![]),
+            Ok(vec![("wipe-data".to_owned(), Value::Boolean(false))])
+        );
+        let given = vec![
+            (
+                "transfer-admin-email".to_owned(),
+                Value::Text(" it@x.com ".into()),
+            ),
+            (
+                "transfer-destination-email".to_owned(),
+                Value::Text("m@x.com".into()),
+            ),
+        ];
+        assert_eq!(
+            c.check_action("delete-user", given),
+            Ok(vec![
+                ("wipe-data".to_owned(), Value::Boolean(false)),
+                (
+                    "transfer-destination-email".to_owned(),
+                    Value::Text("m@x.com".into())
+                ),
+                (
+                    "transfer-admin-email".to_owned(),
+                    Value::Text("it@x.com".into())
+                ),
+                ("keep-account".to_owned(), Value::Boolean(false)),
+                ("retain-team-shares".to_owned(), Value::Boolean(false)),
+            ])
+        );
+        let rule = |params: Vec<(&str, Value)>| match c.check_action(
+            "delete-user",
+            params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        ) {
+            Err(ConnectorError::InvalidInput(m)) => m,
+            other => panic!("expected invalid-input, got {other:?}"),
+        };
+        assert_eq!(
+            rule(vec![
+                ("keep-account", Value::Boolean(true)),
+                ("wipe-data", Value::Boolean(true))
+            ]),
+            "keep-account requires wipe-data to be false"
+        );
+        assert!(
+            rule(vec![("retain-team-shares", Value::Boolean(true))])
+                .starts_with("retain-team-shares requires")
+        );
+        assert_eq!(
+            rule(vec![(
+                "transfer-destination-email",
+                Value::Text("m@x.com".into())
+            )]),
+            "transfer-destination-email requires transfer-admin-email"
+        );
+        assert!(matches!(
+            c.check_action("set-user-role", vec![]),
+            Err(ConnectorError::InvalidInput(m)) if m == "parameter `role` is required"
+        ));
+        assert!(matches!(
+            c.check_action("wipe-everything", vec![]),
+            Err(ConnectorError::InvalidInput(m)) if m.starts_with("unknown action")
+        ));
+        assert!(c.transport().requests.is_empty(), "no HTTP call");
+    }
+
+    #[test]
+    fn count_hint_reads_the_team_size() {
+        let mut c = DropboxConnector::new(FakeTransport::answering(
+            200,
+            r#"{"name":"T","team_id":"dbtid:1","num_licensed_users":9,"num_provisioned_users":7,"policies":{}}"#,
+        ));
+        assert_eq!(c.count_hint(RecordKind::Users, &[]), Ok(Some(7)));
+        // Removed members are listed but not counted: no hint, no call.
+        let mut c = DropboxConnector::new(FakeTransport::default());
+        assert_eq!(
+            c.count_hint(
+                RecordKind::SaasUsers,
+                &opt("include_removed", Value::Boolean(true))
+            ),
+            Ok(None)
+        );
+        assert!(c.transport().requests.is_empty());
     }
 
     #[test]

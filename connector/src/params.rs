@@ -37,6 +37,16 @@ impl Params {
             _ => None,
         }
     }
+
+    /// The effective parameters: each declared one that has a value (given
+    /// or defaulted), in declaration order; absent ones are left out.
+    pub fn effective(&self) -> Vec<(String, Value)> {
+        self.values
+            .iter()
+            .filter(|(_, v)| *v != Value::Null)
+            .cloned()
+            .collect()
+    }
 }
 
 /// Checks `given` against `declared` for the action `action`.
@@ -172,6 +182,14 @@ mod tests {
         )
         .expect("valid");
         assert!(p.flag("flag"));
+        // Declaration order; the absent (no value, no default) left out.
+        assert_eq!(
+            p.effective(),
+            vec![
+                ("flag".to_owned(), Value::Boolean(true)),
+                ("role".to_owned(), text("x")),
+            ]
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub use exports::oomnitza::connector::types::{
 };
 
 /// The contract version this host implements; a component must export it.
-pub const CONTRACT: &str = "oomnitza:connector/connector@0.2.0";
+pub const CONTRACT: &str = "oomnitza:connector/connector@0.3.0";
 
 /// A contract value as JSON: text and timestamps as strings, lists as
 /// arrays of strings.
@@ -30,4 +30,16 @@ pub fn to_json(v: Value) -> serde_json::Value {
         Value::Integer(i) => Json::from(i),
         Value::TextList(l) => Json::Array(l.into_iter().map(Json::String).collect()),
     }
+}
+
+/// Whether `value` is of type `ty` (`null` is of none).
+pub fn admits(ty: ValueType, value: &Value) -> bool {
+    matches!(
+        (ty, value),
+        (ValueType::Text, Value::Text(_))
+            | (ValueType::Boolean, Value::Boolean(_))
+            | (ValueType::Integer, Value::Integer(_))
+            | (ValueType::Timestamp, Value::Timestamp(_))
+            | (ValueType::TextList, Value::TextList(_))
+    )
 }

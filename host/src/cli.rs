@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::integration::{Integration, launch_gaps, load_manifest};
 use crate::sync::{self, SyncOptions};
-use crate::term::{errln, outln};
+use crate::term::{errln, errput, outln};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -82,18 +82,21 @@ pub enum Command {
     Action {
         /// The action, as `describe` lists it.
         name: String,
-        /// The Dropbox member, by email.
-        #[arg(long)]
-        user: String,
+        /// A Dropbox member, by email; repeat for more.
+        #[arg(long = "user", required = true)]
+        users: Vec<String>,
         /// A parameter, `name=value`; repeat for more.
         #[arg(long = "param", value_parser = parse_param)]
         params: Vec<(String, String)>,
-        /// Print the plan and stop.
+        /// Print the plan (with the effective parameters) and stop.
         #[arg(long)]
         dry_run: bool,
         /// Do not ask before a destructive action.
         #[arg(long)]
         yes: bool,
+        /// Act on up to N users this once (more than 25 need it).
+        #[arg(long, value_name = "N")]
+        allow_more: Option<u32>,
     },
     /// Show the audit log of actions, newest first.
     Audit {
@@ -209,12 +212,15 @@ pub enum WorkflowCommand {
     /// Plan a workflow, confirm destructive steps, and run it.
     Run {
         name: String,
-        /// Print the plan and stop.
+        /// Print the plan (with the effective parameters) and stop.
         #[arg(long)]
         dry_run: bool,
         /// Do not ask before destructive steps.
         #[arg(long)]
         yes: bool,
+        /// Act on up to N users this once, past the workflow's max_users.
+        #[arg(long, value_name = "N")]
+        allow_more: Option<u32>,
     },
 }
 
@@ -312,7 +318,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             for w in &report.warnings {
                 outln!("warning: {w}");
             }
-            Ok(ExitCode::SUCCESS)
+            let ok = validate_workflows(&integration).await?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Sync {
             dry_run,
@@ -374,7 +385,14 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                         format!(": {}", w.description)
                     }
                 );
-                outln!("  when   {}", crate::workflow::filter_text(&w.trigger));
+                outln!("  on     {}", w.on.as_str());
+                outln!("  when   {}", w.trigger_text());
+                outln!(
+                    "  runs   {}; at most {} users a run, {} at once",
+                    w.when(&config.schedule.timezone),
+                    w.max_users,
+                    w.concurrency
+                );
                 for (i, s) in w.steps.iter().enumerate() {
                     let params: Vec<String> =
                         s.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -383,7 +401,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Workflow(WorkflowCommand::Run { name, dry_run, yes }) => {
+        Command::Workflow(WorkflowCommand::Run {
+            name,
+            dry_run,
+            yes,
+            allow_more,
+        }) => {
             let config = Config::load(&args.config)?;
             let Some(workflow) = config.workflows.iter().find(|w| w.name == name).cloned() else {
                 anyhow::bail!(
@@ -400,36 +423,56 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             let integration = Integration::prepare(config).await?;
             let db = open_state(&integration.config)?;
             let client = oomnitza_client(&integration)?;
-            let plan =
-                crate::workflow::plan_workflow(&integration, &workflow, &client, &db).await?;
-            run_plan(
-                &integration,
-                &format!("workflow `{name}`"),
-                &plan,
-                &db,
-                dry_run,
-                yes,
-            )
-            .await
+            let lock = crate::workflow::lock_name(&name);
+            if !dry_run && let Err(pid) = db.acquire_lock(&lock)? {
+                anyhow::bail!(
+                    "workflow `{name}` is already running (process {pid}); it was not started twice"
+                );
+            }
+            let result = async {
+                let plan =
+                    crate::workflow::plan_workflow(&integration, &workflow, &client, &db).await?;
+                run_plan(
+                    &integration,
+                    &plan,
+                    &db,
+                    PlanRun {
+                        dry_run,
+                        yes,
+                        allow_more,
+                        lock: Some(lock.clone()),
+                    },
+                )
+                .await
+            }
+            .await;
+            if !dry_run {
+                let _ = db.release_lock(&lock);
+            }
+            result
         }
         Command::Action {
             name,
-            user,
+            users,
             params,
             dry_run,
             yes,
+            allow_more,
         } => {
             let config = Config::load(&args.config)?;
             let integration = Integration::prepare(config).await?;
             let db = open_state(&integration.config)?;
-            let plan = crate::workflow::plan_action(&integration, &name, &user, &params)?;
+            let plan = crate::workflow::plan_action(&integration, &name, &users, &params).await?;
             run_plan(
                 &integration,
-                &format!("action `{name}`"),
                 &plan,
                 &db,
-                dry_run,
-                yes,
+                PlanRun {
+                    dry_run,
+                    yes,
+                    allow_more,
+                    lock: None,
+                },
             )
             .await
         }
@@ -442,23 +485,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         }
         Command::Schedule { count } => {
             let config = Config::load(&args.config)?;
-            let s = &config.schedule;
-            let what = match s.every {
-                crate::config::ScheduleKind::Daily => format!("daily at {} ({})", s.at, s.timezone),
-                crate::config::ScheduleKind::EveryNHours => format!(
-                    "every {} hours from {} ({})",
-                    s.hours.unwrap_or(24),
-                    s.at,
-                    s.timezone
-                ),
-            };
             outln!(
-                "`{}` runs {what}; next runs (UTC):",
-                config.integration.name
+                "{}",
+                crate::schedule::describe(&config, std::time::SystemTime::now(), count)?.trim_end()
             );
-            for t in crate::schedule::next_runs(s, std::time::SystemTime::now(), count)? {
-                outln!("  {}", crate::clock::rfc3339(t));
-            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
@@ -723,42 +753,108 @@ fn oomnitza_client(integration: &Integration) -> Result<crate::oomnitza::Oomnitz
     .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// Prints a plan, stops for a dry run, confirms, executes, summarizes.
-async fn run_plan(
-    integration: &Integration,
-    title: &str,
-    plan: &[crate::workflow::PlannedStep],
-    db: &crate::state::StateDb,
+/// How a plan is run from the command line.
+struct PlanRun {
     dry_run: bool,
     yes: bool,
+    allow_more: Option<u32>,
+    lock: Option<String>,
+}
+
+/// Prints a plan, stops for a dry run or at the cap, confirms, executes
+/// (printing each result as it comes), summarizes.
+async fn run_plan(
+    integration: &Integration,
+    plan: &crate::workflow::Plan,
+    db: &crate::state::StateDb,
+    how: PlanRun,
 ) -> Result<ExitCode> {
-    crate::workflow::print_plan(
-        title,
-        plan,
-        &mut crate::term::CleanWriter::new(std::io::stdout().lock()),
-    )?;
-    if dry_run {
+    outln!("{}", crate::workflow::render_plan(plan).trim_end());
+    let over = plan.over_cap(how.allow_more);
+    if how.dry_run {
+        if let Some(why) = &over {
+            outln!("a real run would stop here: {why}");
+        }
         outln!("dry run: nothing was changed");
         return Ok(ExitCode::SUCCESS);
     }
-    if !crate::workflow::confirm(plan, yes)? {
+    if let Some(why) = over {
+        crate::workflow::execute::record_blocked(db, plan, &why)?;
+        anyhow::bail!("{why}");
+    }
+    if !confirm(plan, how.yes)? {
         outln!("cancelled: nothing was changed");
         return Ok(ExitCode::FAILURE);
     }
-    let done = crate::workflow::execute(integration, plan, db).await?;
+    let opts = crate::workflow::ExecuteOptions { lock: how.lock };
+    let done = crate::workflow::execute(integration, plan, db, &opts, &mut |r| {
+        outln!("{}", crate::workflow::render_result(r));
+    })
+    .await?;
     outln!(
-        "{title}: {} done, {} unchanged, {} failed, {} skipped (audit log: {})",
-        done.done,
-        done.unchanged,
-        done.failed,
-        done.skipped,
+        "{} (audit log: {})",
+        crate::workflow::render_summary(&plan.title, &done),
         db.path().display()
     );
-    Ok(if done.failed == 0 {
+    Ok(if done.failed == 0 && done.not_run == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Asks before steps that need confirmation (every action not listed in
+/// `[actions] safe`); `--yes` answers for the operator.
+fn confirm(plan: &crate::workflow::Plan, yes: bool) -> Result<bool> {
+    use std::io::Write;
+    let steps = plan.steps_to_confirm();
+    if steps == 0 || yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "{steps} step(s) need confirmation (actions not listed in [actions] safe): run on a terminal, or pass --yes"
+        );
+    }
+    errput!("Run {steps} step(s) that need confirmation? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// `validate`'s check of every workflow, statically (no Oomnitza, no
+/// vendor call): prints each step's effective parameters or what is wrong;
+/// whether all are fine.
+async fn validate_workflows(integration: &Integration) -> Result<bool> {
+    let workflows = &integration.config.workflows;
+    if workflows.is_empty() {
+        return Ok(true);
+    }
+    let mut checker = crate::workflow::plan::Checker::new(integration).await?;
+    let mut ok = true;
+    for w in workflows {
+        match crate::workflow::plan::validate_workflow(integration, w, &mut checker).await {
+            Ok(steps) => {
+                outln!(
+                    "workflow `{}` is valid: on {}, {}, at most {} users a run, {} at once",
+                    w.name,
+                    w.on.as_str(),
+                    w.when(&integration.config.schedule.timezone),
+                    w.max_users,
+                    w.concurrency
+                );
+                for s in steps {
+                    outln!("  {s}");
+                }
+            }
+            Err(e) => {
+                ok = false;
+                outln!("workflow `{}` is INVALID: {e:#}", w.name);
+            }
+        }
+    }
+    Ok(ok)
 }
 
 /// Reads a secret from stdin: a prompt without echo on a terminal, else the

@@ -127,7 +127,7 @@ impl Schedule {
         "UTC".into()
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let (h, m) = self
             .at
             .split_once(':')
@@ -767,7 +767,7 @@ impl Config {
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, w) in self.workflows.iter().enumerate() {
-            w.check()
+            w.check(self.saas.as_ref().map(|s| s.saas_id.as_str()))
                 .with_context(|| format!("workflow[{i}] ({:?})", w.name))?;
             if !names.insert(&w.name) {
                 bail!("workflow name {:?} is used twice", w.name);

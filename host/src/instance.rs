@@ -14,10 +14,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use wasmtime::Store;
 
 use crate::bindings::{
-    ActionResult, ConnectorError, FetchRequest, Manifest, MapOutcome, MappedPage, MappingSpec,
-    Page, SourceRecord, UserConnector, UserRef, Value,
+    ActionInfo, ActionResult, ConnectorError, FetchRequest, Manifest, MapOutcome, MappedPage,
+    MappingSpec, Page, RecordKind, SourceRecord, UserConnector, UserRef, Value,
 };
 use crate::engine::LoadedComponent;
+use crate::sandbox::policy::Allowlist;
 use crate::sandbox::{
     CallBudget, HostState, Limits, OutboundHooks, OutboundPolicy, TABLE_FULL, new_store,
 };
@@ -30,10 +31,13 @@ pub struct ConnectorInstance {
     /// Number of fields in the manifest, to check record shapes.
     field_count: usize,
     /// Actions the manifest declares; others are refused unsent.
-    actions: Vec<String>,
+    actions: Vec<ActionInfo>,
     budget: Arc<CallBudget>,
     /// For refreshing an expired credential between attempts of a read.
     policy: Arc<OutboundPolicy>,
+    /// Set for an instance with HTTP denied ([`Self::new_offline`]): its own
+    /// policy, whose request counter only this instance moves.
+    offline: Option<Arc<OutboundPolicy>>,
 }
 
 impl ConnectorInstance {
@@ -67,7 +71,19 @@ impl ConnectorInstance {
             actions: vec![],
             budget,
             policy,
+            offline: None,
         })
+    }
+
+    /// An instance with HTTP denied (an empty allowlist, no route, no
+    /// credential), for calls the contract says make no HTTP call
+    /// (`check-action`): a request it makes is refused, and the call that
+    /// made it fails as a contract violation.
+    pub async fn new_offline(component: &LoadedComponent, limits: Limits) -> Result<Self> {
+        let policy = Arc::new(OutboundPolicy::new(Allowlist::default()));
+        let mut inst = Self::new(component, policy.clone(), limits).await?;
+        inst.offline = Some(policy);
+        Ok(inst)
     }
 
     /// Runs one guest call under the deadline: epoch interruption stops a
@@ -82,10 +98,12 @@ impl ConnectorInstance {
         let limit = self.limits.call_timeout;
         self.store.data_mut().start_call(Instant::now() + limit);
         self.store.set_epoch_deadline(1);
-        // The contract: describe and map-records make no HTTP request.
+        // The contract: describe, map-records and check-action make no
+        // HTTP request.
         self.budget.reset(match what {
             "describe" => Some("describe"),
             "map" => Some("map-records"),
+            "check-action" => Some("check-action"),
             _ => None,
         });
         let result = tokio::time::timeout(limit, call(&self.bindings, &mut self.store)).await;
@@ -125,7 +143,7 @@ impl ConnectorInstance {
             })
             .await?;
         self.field_count = m.fields.len();
-        self.actions = m.actions.iter().map(|a| a.name.clone()).collect();
+        self.actions = m.actions.clone();
         Ok(m)
     }
 
@@ -141,6 +159,83 @@ impl ConnectorInstance {
     ) -> bool {
         matches!(out, Err(ConnectorError::Unauthorized(u)) if u.expired)
             && policy.refresh_expired(generation).await
+    }
+
+    /// `check-action` in an offline instance: the action's effective
+    /// parameters, or the connector's reason to refuse them. The answer is
+    /// checked against the manifest (declared names only, each once, of the
+    /// declared type, every given one back with its value), and a request
+    /// made during the call breaks the contract: either ends the instance.
+    pub async fn check_action(
+        &mut self,
+        name: &str,
+        params: &[(String, Value)],
+    ) -> Result<Result<Vec<(String, Value)>, ConnectorError>> {
+        let Some(policy) = self.offline.clone() else {
+            bail!("check-action runs only in an instance with HTTP denied (new_offline)");
+        };
+        let info = self.declared(name)?.clone();
+        let before = policy
+            .stats
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let out = self
+            .guarded("check-action", async |b, s| {
+                b.oomnitza_connector_connector()
+                    .call_check_action(s, name, params)
+                    .await
+            })
+            .await?;
+        let made = policy
+            .stats
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+            - before;
+        if made > 0 {
+            return Err(self.reject(format!(
+                "contract violation: the connector made {made} HTTP request(s) during `check-action` (which must make none); the requests were refused"
+            )));
+        }
+        if let Ok(effective) = &out
+            && let Err(why) = check_effective(&info, params, effective)
+        {
+            return Err(self.reject(format!(
+                "contract violation: `check-action` for `{name}` answered {why}"
+            )));
+        }
+        Ok(out)
+    }
+
+    /// `count-hint`: how many records a listing is expected to return.
+    pub async fn count_hint(
+        &mut self,
+        kind: RecordKind,
+        options: &[(String, Value)],
+    ) -> Result<Result<Option<u64>, ConnectorError>> {
+        self.guarded("count-hint", async |b, s| {
+            b.oomnitza_connector_connector()
+                .call_count_hint(s, kind, options)
+                .await
+        })
+        .await
+    }
+
+    /// The manifest's declaration of `name`, or why it cannot be called.
+    fn declared(&self, name: &str) -> Result<&ActionInfo> {
+        self.actions.iter().find(|a| a.name == name).ok_or_else(|| {
+            anyhow!(
+                "action `{name}` is not declared in the component's manifest (declared: {}); refusing to call it",
+                if self.actions.is_empty() {
+                    "none".to_string()
+                } else {
+                    self.actions
+                        .iter()
+                        .map(|a| a.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )
+        })
     }
 
     pub async fn fetch(&mut self, req: &FetchRequest) -> Result<Result<Page, ConnectorError>> {
@@ -227,16 +322,7 @@ impl ConnectorInstance {
         targets: &[UserRef],
         params: &[(String, Value)],
     ) -> Result<Result<Vec<Result<ActionResult, ConnectorError>>, ConnectorError>> {
-        if !self.actions.iter().any(|a| a == name) {
-            bail!(
-                "action `{name}` is not declared in the component's manifest (declared: {}); refusing to call it",
-                if self.actions.is_empty() {
-                    "none".to_string()
-                } else {
-                    self.actions.join(", ")
-                }
-            );
-        }
+        self.declared(name)?;
         let out = self
             .guarded("action", async |b, s| {
                 b.oomnitza_connector_connector()
@@ -309,5 +395,170 @@ impl ConnectorInstance {
             )));
         }
         Ok(())
+    }
+}
+
+/// Why an answer of `check-action` breaks the contract: only declared
+/// parameters, each once, each of its declared type; every parameter given
+/// (not null) back with its value (text may be trimmed); every required
+/// one present.
+fn check_effective(
+    info: &ActionInfo,
+    given: &[(String, Value)],
+    effective: &[(String, Value)],
+) -> std::result::Result<(), String> {
+    for (i, (name, value)) in effective.iter().enumerate() {
+        let Some(p) = info.params.iter().find(|p| p.name == *name) else {
+            return Err(format!(
+                "with parameter `{name}`, which the action does not declare"
+            ));
+        };
+        if effective[..i].iter().any(|(n, _)| n == name) {
+            return Err(format!("with parameter `{name}` twice"));
+        }
+        if !crate::bindings::admits(p.type_, value) {
+            return Err(format!(
+                "`{name}` = {}, not of its declared type {:?}",
+                crate::bindings::to_json(value.clone()),
+                p.type_
+            ));
+        }
+    }
+    let same = |a: &Value, b: &Value| match (a, b) {
+        (Value::Text(a), Value::Text(b)) => a.trim() == b.trim(),
+        (a, b) => a == b,
+    };
+    for (name, value) in given {
+        if *value == Value::Null || matches!(value, Value::Text(t) if t.trim().is_empty()) {
+            continue;
+        }
+        match effective.iter().find(|(n, _)| n == name) {
+            Some((_, v)) if same(v, value) => {}
+            Some((_, v)) => {
+                return Err(format!(
+                    "`{name}` = {} where {} was given",
+                    crate::bindings::to_json(v.clone()),
+                    crate::bindings::to_json(value.clone())
+                ));
+            }
+            None => return Err(format!("without `{name}`, which was given")),
+        }
+    }
+    if let Some(p) = info
+        .params
+        .iter()
+        .find(|p| p.required && !effective.iter().any(|(n, _)| *n == p.name))
+    {
+        return Err(format!("without the required `{}`", p.name));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::{ParamInfo, ValueType};
+
+    fn info() -> ActionInfo {
+        let param = |name: &str, ty, required| ParamInfo {
+            name: name.into(),
+            label: name.into(),
+            description: String::new(),
+            type_: ty,
+            required,
+            default: None,
+        };
+        ActionInfo {
+            name: "delete-user".into(),
+            label: String::new(),
+            description: String::new(),
+            destructive: true,
+            params: vec![
+                param("wipe-data", ValueType::Boolean, false),
+                param("transfer-destination-email", ValueType::Text, false),
+                param("role", ValueType::Text, false),
+            ],
+        }
+    }
+
+    fn pairs(p: &[(&str, Value)]) -> Vec<(String, Value)> {
+        p.iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn check_action_answers_are_held_to_the_manifest_and_the_request() {
+        let given = pairs(&[
+            ("wipe-data", Value::Boolean(false)),
+            (
+                "transfer-destination-email",
+                Value::Text(" m@x.com ".into()),
+            ),
+        ]);
+        let honest = pairs(&[
+            ("wipe-data", Value::Boolean(false)),
+            ("transfer-destination-email", Value::Text("m@x.com".into())),
+        ]);
+        assert_eq!(check_effective(&info(), &given, &honest), Ok(()));
+        let cases: [(&[(&str, Value)], &str); 5] = [
+            (
+                &[
+                    ("wipe-data", Value::Boolean(true)),
+                    ("transfer-destination-email", Value::Text("m@x.com".into())),
+                ],
+                "`wipe-data` = true where false was given",
+            ),
+            (
+                &[
+                    ("wipe-data", Value::Boolean(false)),
+                    (
+                        "transfer-destination-email",
+                        Value::Text("evil@x.com".into()),
+                    ),
+                ],
+                "= \"evil@x.com\" where",
+            ),
+            (
+                &[("wipe-data", Value::Boolean(false))],
+                "without `transfer-destination-email`",
+            ),
+            (
+                &[
+                    ("wipe-data", Value::Boolean(false)),
+                    ("transfer-destination-email", Value::Text("m@x.com".into())),
+                    ("permanently-delete", Value::Boolean(true)),
+                ],
+                "`permanently-delete`, which the action does not declare",
+            ),
+            (
+                &[
+                    ("wipe-data", Value::Text("no".into())),
+                    ("transfer-destination-email", Value::Text("m@x.com".into())),
+                ],
+                "not of its declared type",
+            ),
+        ];
+        for (answer, needle) in cases {
+            let why = check_effective(&info(), &given, &pairs(answer)).unwrap_err();
+            assert!(why.contains(needle), "{needle}: {why}");
+        }
+        let twice = pairs(&[
+            ("wipe-data", Value::Boolean(false)),
+            ("wipe-data", Value::Boolean(false)),
+            ("transfer-destination-email", Value::Text("m@x.com".into())),
+        ]);
+        assert!(
+            check_effective(&info(), &given, &twice)
+                .unwrap_err()
+                .contains("twice")
+        );
+        let mut required = info();
+        required.params[2].required = true;
+        assert!(
+            check_effective(&required, &given, &honest)
+                .unwrap_err()
+                .contains("without the required `role`")
+        );
     }
 }

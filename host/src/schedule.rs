@@ -1,13 +1,16 @@
-//! When an integration runs: the schedule's next times, and `serve`, which
-//! runs the sync on them.
+//! When an integration and its workflows run: the schedules' next times,
+//! and `serve`, which runs the sync and the workflows on them.
 //!
 //! `daily` runs once a day at `at` in `timezone` (UTC or a fixed offset);
 //! `every-n-hours` runs every `hours` hours on a grid anchored at `at`. A
-//! run missed while the host was down (the latest scheduled time is after
-//! the latest recorded sync) runs once at start. Overlap is impossible: each
-//! sync takes the integration's lock in the state database. Each run is a
-//! full one when `[sync] full_every` says so (the sync decides).
+//! sync missed while the host was down (the latest scheduled time is after
+//! the latest recorded run) runs once at start. A workflow runs on its own
+//! grid (`every = "hourly"`, ...; once at start too) and/or right after
+//! each successful sync (`after_sync`). Overlap is impossible: each sync
+//! takes the integration's lock in the state database, each workflow run
+//! its own.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,6 +19,7 @@ use anyhow::{Result, anyhow};
 
 use crate::config::{Config, Schedule, ScheduleKind};
 use crate::term::errln;
+use crate::workflow::{Unattended, WorkflowConfig};
 
 const DAY: i64 = 86_400;
 
@@ -71,8 +75,54 @@ pub fn previous_run(s: &Schedule, now: SystemTime) -> Result<SystemTime> {
     Ok(at(base + (t - base).div_euclid(period) * period))
 }
 
-/// Runs syncs on the schedule until `stop` is raised; `max_runs` ends it
-/// after that many runs (tests).
+/// `oomnitza-connect schedule`: the sync's next `count` runs, then each
+/// workflow's schedule and its next runs.
+pub fn describe(config: &Config, now: SystemTime, count: usize) -> Result<String> {
+    let s = &config.schedule;
+    let what = match s.every {
+        ScheduleKind::Daily => format!("daily at {} ({})", s.at, s.timezone),
+        ScheduleKind::EveryNHours => format!(
+            "every {} hours from {} ({})",
+            s.hours.unwrap_or(24),
+            s.at,
+            s.timezone
+        ),
+    };
+    let mut out = format!(
+        "`{}` runs {what}; next runs (UTC):\n",
+        config.integration.name
+    );
+    for t in next_runs(s, now, count)? {
+        out.push_str(&format!("  {}\n", crate::clock::rfc3339(t)));
+    }
+    for w in &config.workflows {
+        out.push_str(&format!(
+            "workflow `{}` runs {}",
+            w.name,
+            w.when(&s.timezone)
+        ));
+        match w.schedule(&s.timezone) {
+            Some(ws) => {
+                out.push_str("; next runs (UTC):\n");
+                for t in next_runs(&ws, now, count)? {
+                    out.push_str(&format!("  {}\n", crate::clock::rfc3339(t)));
+                }
+            }
+            None => out.push('\n'),
+        }
+    }
+    Ok(out)
+}
+
+/// Runs syncs and workflows on their schedules until `stop` is raised;
+/// `max_runs` ends it after that many syncs (tests), once the workflows
+/// due with the last one have run.
+///
+/// A sync missed while the host was down runs once at start. Workflows
+/// with `every` run once at start too (a restart never delays an
+/// offboarding by a whole period; a run repeats no completed step), then
+/// on their own grid; workflows with `after_sync` run after each sync that
+/// succeeded. The config is read afresh before each run.
 pub async fn serve(
     config_path: &std::path::Path,
     stop: Arc<AtomicBool>,
@@ -87,48 +137,194 @@ pub async fn serve(
     let now = SystemTime::now();
     let due = crate::clock::rfc3339(previous_run(&config.schedule, now)?);
     // RFC 3339 UTC strings of one format order like the times they name.
-    let mut run_now = last.is_none_or(|l| l < due);
-    if run_now {
+    let mut next_sync = if last.is_none_or(|l| l < due) {
         tracing::info!("a scheduled run was missed (due {due}); running once now");
-    }
+        now
+    } else {
+        next_runs(&config.schedule, now, 1)?[0]
+    };
+    // Timed workflows run once at start.
+    let mut next_workflow: HashMap<String, SystemTime> = config
+        .workflows
+        .iter()
+        .filter(|w| w.every.is_some())
+        .map(|w| (w.name.clone(), now))
+        .collect();
+    let mut last_good = config;
     let mut runs = 0;
     loop {
-        if !run_now {
-            let next = next_runs(&config.schedule, SystemTime::now(), 1)?[0];
-            tracing::info!("next run at {}", crate::clock::rfc3339(next));
-            while SystemTime::now() < next {
-                if stop.load(Ordering::Relaxed) {
-                    return Ok(());
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
+        let earliest = next_workflow
+            .values()
+            .copied()
+            .chain([next_sync])
+            .min()
+            .unwrap_or(next_sync);
+        if earliest > SystemTime::now() {
+            tracing::info!("next run at {}", crate::clock::rfc3339(earliest));
         }
-        run_now = false;
+        while SystemTime::now() < earliest {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
         // The config is read afresh for each run, so edits take effect.
-        match Config::load(config_path) {
-            Ok(config) => match crate::integration::Integration::prepare(config).await {
-                Ok(integration) => {
-                    let opts = crate::sync::SyncOptions {
-                        progress,
-                        stop: Some(stop.clone()),
-                        ..Default::default()
-                    };
-                    match crate::sync::run(&integration, &opts).await {
-                        Ok(report) => errln!("{}", report.render()),
-                        Err(e) => tracing::error!("sync did not start: {e:#}"),
-                    }
+        // A config that no longer loads fails this round's runs; the next
+        // ones follow the last config that did.
+        let config = match Config::load(config_path) {
+            Ok(c) => {
+                last_good = c.clone();
+                Some(c)
+            }
+            Err(e) => {
+                tracing::error!("{e:#}");
+                None
+            }
+        };
+        let now = SystemTime::now();
+        let sync_due = next_sync <= now;
+        let timed_due: Vec<String> = last_good
+            .workflows
+            .iter()
+            .filter(|w| w.every.is_some())
+            .filter(|w| next_workflow.get(&w.name).is_some_and(|t| *t <= now))
+            .map(|w| w.name.clone())
+            .collect();
+        let prepared = match config {
+            Some(c) => match crate::integration::Integration::prepare(c).await {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    None
                 }
-                Err(e) => tracing::error!("{e:#}"),
             },
-            Err(e) => tracing::error!("{e:#}"),
+            None => None,
+        };
+        let config = &last_good;
+        if let Some(integration) = prepared {
+            run_due(&integration, sync_due, &timed_due, &stop, progress).await;
         }
-        runs += 1;
+        let now = SystemTime::now();
+        if sync_due {
+            runs += 1;
+            next_sync = next_runs(&config.schedule, now, 1)?[0];
+        }
+        next_workflow.retain(|name, _| {
+            config
+                .workflows
+                .iter()
+                .any(|w| w.name == *name && w.every.is_some())
+        });
+        for w in &config.workflows {
+            if let Some(ws) = w.schedule(&config.schedule.timezone) {
+                let due_now = timed_due.contains(&w.name);
+                let entry = next_workflow.entry(w.name.clone());
+                let next = next_runs(&ws, now, 1)?[0];
+                match entry {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(next);
+                    }
+                    std::collections::hash_map::Entry::Occupied(mut o) if due_now => {
+                        o.insert(next);
+                    }
+                    std::collections::hash_map::Entry::Occupied(_) => {}
+                }
+            }
+        }
         if max_runs.is_some_and(|m| runs >= m) || stop.load(Ordering::Relaxed) {
             return Ok(());
         }
+    }
+}
+
+/// What is due in one round: the sync (if due), the workflows that run
+/// after it when it succeeded, then the timed workflows due; each
+/// workflow once.
+async fn run_due(
+    integration: &crate::integration::Integration,
+    sync_due: bool,
+    timed_due: &[String],
+    stop: &Arc<AtomicBool>,
+    progress: bool,
+) {
+    let config = &integration.config;
+    let mut synced = false;
+    if sync_due {
+        let opts = crate::sync::SyncOptions {
+            progress,
+            stop: Some(stop.clone()),
+            ..Default::default()
+        };
+        match crate::sync::run(integration, &opts).await {
+            Ok(report) => {
+                errln!("{}", report.render());
+                synced = report.succeeded() && !report.stopped;
+            }
+            Err(e) => tracing::error!("sync did not start: {e:#}"),
+        }
+    }
+    let after: Vec<&WorkflowConfig> = if sync_due {
+        config.workflows.iter().filter(|w| w.after_sync).collect()
+    } else {
+        vec![]
+    };
+    if !after.is_empty() && !synced {
+        tracing::warn!(
+            "the sync did not succeed: the workflows that run after it ({}) wait for the next one",
+            after
+                .iter()
+                .map(|w| w.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut ran: Vec<&str> = Vec::new();
+    let todo = after.into_iter().filter(|_| synced).chain(
+        config
+            .workflows
+            .iter()
+            .filter(|w| timed_due.contains(&w.name)),
+    );
+    for w in todo {
+        if ran.contains(&w.name.as_str()) || stop.load(Ordering::Relaxed) {
+            continue;
+        }
+        ran.push(&w.name);
+        run_workflow(integration, w).await;
+    }
+}
+
+/// One unattended workflow run under `serve`, its outcome logged.
+async fn run_workflow(integration: &crate::integration::Integration, w: &WorkflowConfig) {
+    let outcome = async {
+        let config = &integration.config;
+        let db = crate::state::StateDb::open(&config.resolve(&config.state.path))?;
+        let token = integration
+            .oomnitza_token
+            .as_ref()
+            .ok_or_else(|| anyhow!("no Oomnitza token configured"))?;
+        let client = crate::oomnitza::OomnitzaClient::new(
+            &config.oomnitza.url,
+            token,
+            config.limits.max_retries + 1,
+        )
+        .map_err(|e| anyhow!("{e}"))?;
+        crate::workflow::run_unattended(integration, w, &client, &db).await
+    }
+    .await;
+    let title = format!("workflow `{}`", w.name);
+    match outcome {
+        Ok(Unattended::Ran(done)) => {
+            tracing::info!("{}", crate::workflow::render_summary(&title, &done));
+        }
+        Ok(Unattended::Blocked(why)) => tracing::warn!("{why}"),
+        Ok(Unattended::Busy(pid)) => {
+            tracing::warn!("{title} is already running (process {pid}); this run is skipped")
+        }
+        Err(e) => tracing::error!("{title} failed: {e:#}"),
     }
 }
 

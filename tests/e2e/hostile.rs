@@ -651,3 +651,40 @@ async fn map_records_makes_no_http_request() {
     );
     assert_eq!(world.dropbox.stats().requests, 0, "nothing reached Dropbox");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http_request_during_check_action_is_a_contract_violation() {
+    let a = arena("").await;
+    let mut inst = ConnectorInstance::new_offline(&a.integration.component, a.integration.limits)
+        .await
+        .expect("offline instance");
+    inst.describe().await.expect("manifest");
+    let err = inst
+        .check_action("declared-action", &[])
+        .await
+        .expect_err("a contract violation");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("contract violation")
+            && text.contains("HTTP request")
+            && text.contains("check-action"),
+        "{text}"
+    );
+    // Refused in the sandbox: nothing reached Dropbox (where a routed
+    // request would have carried the team token), and the instance is done.
+    assert_eq!(a.world.dropbox.stats().requests, 0);
+    assert!(inst.check_action("declared-action", &[]).await.is_err());
+    // check-action never runs in an instance that could reach the network.
+    let mut online = a.instance().await;
+    assert!(
+        format!(
+            "{:#}",
+            online
+                .check_action("declared-action", &[])
+                .await
+                .expect_err("refused")
+        )
+        .contains("HTTP denied")
+    );
+    a.aftermath().await;
+}

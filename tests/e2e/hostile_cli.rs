@@ -77,7 +77,7 @@ fn no_component_text_reaches_the_terminal_raw() {
         shown.contains("all fine"),
         "the error text is reported: {shown}"
     );
-    assert!(shown.contains("ran declared-action"), "{shown}");
+    assert!(shown.contains("ran delete-user"), "{shown}");
     assert!(
         shown.contains("\\u{9b}31m"),
         "the one-byte CSI is shown: {shown}"

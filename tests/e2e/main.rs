@@ -9,6 +9,7 @@ mod support;
 
 mod config_errors;
 mod console;
+mod contract;
 mod durability;
 mod faults;
 mod hostile;

@@ -6,8 +6,8 @@ use crate::bindings::exports::oomnitza::connector::types as wit;
 
 /// The exports both components share, spliced into each one's `impl Guest`
 /// (which also needs `wit` in scope): `fetch-mapped` over the component's
-/// own `fetch`, the trivial `map-records`, and an `action` that runs any
-/// name.
+/// own `fetch`, the trivial `map-records`, an `action` that runs any name,
+/// and no `count-hint`. Each component writes its own `check-action`.
 macro_rules! common_exports {
     () => {
         fn fetch_mapped(
@@ -30,6 +30,13 @@ macro_rules! common_exports {
             _params: Vec<(String, wit::Value)>,
         ) -> Result<Vec<Result<wit::ActionResult, wit::ConnectorError>>, wit::ConnectorError> {
             Ok($crate::shared::action(&name, &targets))
+        }
+
+        fn count_hint(
+            _kind: wit::RecordKind,
+            _options: Vec<(String, wit::Value)>,
+        ) -> Result<Option<u64>, wit::ConnectorError> {
+            Ok(None)
         }
     };
 }

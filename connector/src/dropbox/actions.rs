@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `deactivate-user` | `team/members/suspend` | `suspend_inactive_user` |
 //! | `reactivate-user` | `team/members/unsuspend` | `unsuspend_non_suspended_member` |
-//! | `delete-user` | `team/members/remove` (+ `remove/job_status/get`) | `user_not_in_team` |
+//! | `delete-user` | `team/members/remove` (+ `remove/job_status/get`) | `user_not_in_team` for a member `get_info_v2` shows removed; any other `user_not_in_team` (an address outside the team) is `not-found` |
 //! | `get-user-role` | `team/members/get_info_v2`, all targets per request | |
 //! | `set-user-role` | `team/members/set_admin_permissions_v2` (+ `get_available_team_member_roles` for a name) | |
 //!
@@ -202,6 +202,34 @@ pub fn action_infos() -> Vec<ActionInfo> {
     ]
 }
 
+/// The parameters of the action `name`, checked against its declaration
+/// ([`params::check`]); `invalid-input` for an unknown action.
+fn checked(name: &str, params: Vec<(String, Value)>) -> Result<Params, ConnectorError> {
+    let infos = action_infos();
+    let Some(info) = infos.iter().find(|a| a.name == name) else {
+        let names: Vec<&str> = infos.iter().map(|a| a.name.as_str()).collect();
+        return Err(ConnectorError::InvalidInput(format!(
+            "unknown action `{name}` (this connector declares: {})",
+            names.join(", ")
+        )));
+    };
+    params::check(name, &info.params, params)
+}
+
+/// `check-action`: what [`run`] checks before any call, without running
+/// anything; the effective parameters (given and defaulted), or the
+/// `invalid-input` naming the broken rule. Makes no HTTP call.
+pub fn check(
+    name: &str,
+    params: Vec<(String, Value)>,
+) -> Result<Vec<(String, Value)>, ConnectorError> {
+    let params = checked(name, params)?;
+    if name == DELETE_USER {
+        RemoveOptions::from_params(&params)?;
+    }
+    Ok(params.effective())
+}
+
 /// Runs the action `name` on each target.
 pub fn run<T, S>(
     transport: &mut T,
@@ -214,15 +242,7 @@ where
     T: Transport + ?Sized,
     S: Sleeper + ?Sized,
 {
-    let infos = action_infos();
-    let Some(info) = infos.iter().find(|a| a.name == name) else {
-        let names: Vec<&str> = infos.iter().map(|a| a.name.as_str()).collect();
-        return Err(ConnectorError::InvalidInput(format!(
-            "unknown action `{name}` (this connector declares: {})",
-            names.join(", ")
-        )));
-    };
-    let params = params::check(name, &info.params, params)?;
+    let params = checked(name, params)?;
     match name {
         DEACTIVATE_USER => Ok(deactivate(transport, targets, params.flag(PARAM_WIPE_DATA))),
         REACTIVATE_USER => Ok(reactivate(transport, targets)),
@@ -547,18 +567,19 @@ where
             retain_team_shares: options.retain_team_shares,
         };
         let body = encode(ROUTE_REMOVE, &arg)?;
-        let (status, response) =
-            post_idempotent(transport, ROUTE_REMOVE, &body, "user_not_in_team")?;
+        let response = client::send(transport, ROUTE_REMOVE, &body)?;
         let who = who(target);
-        if status == ActionStatus::Unchanged {
-            return Ok(outcome(
-                status,
-                format!(
-                    "{who} is not a member of the Dropbox team (already removed); nothing was changed."
+        if !client::is_success(&response) {
+            return match errors::from_response(ROUTE_REMOVE, &response) {
+                ConnectorError::Conflict(c) if c.tag == "user_not_in_team" => not_in_team(
+                    transport,
+                    user,
+                    &who,
+                    &response,
+                    ConnectorError::Conflict(c),
                 ),
-                &response,
-                vec![],
-            ));
+                e => Err(e),
+            };
         }
         let done = format!(
             "Removed {who} from the Dropbox team{}. Dropbox can restore them within 7 days.",
@@ -591,6 +612,44 @@ where
             )))),
         }
     })
+}
+
+/// `user_not_in_team` from `remove`: Dropbox says the same for a member
+/// removed before (nothing to do) and for an address it knows outside this
+/// team (a wrong email). `get_info_v2` tells them apart: a removed member
+/// of this team is `unchanged`; anyone else is `not-found`, saying so. If
+/// the check itself fails, the vendor's answer stands as the error.
+fn not_in_team<T: Transport + ?Sized>(
+    transport: &mut T,
+    user: UserSelectorArg<'_>,
+    who: &str,
+    response: &HttpResponse,
+    refusal: ConnectorError,
+) -> TargetResult {
+    let removed_here = match member_infos(transport, &[user]) {
+        Ok(mut entries) => match entries.pop() {
+            Some(Ok((_, item))) => {
+                item.tag == "member_info"
+                    && item
+                        .payload
+                        .profile
+                        .is_some_and(|p| p.status.tag == "removed")
+            }
+            _ => return Err(refusal),
+        },
+        Err(_) => return Err(refusal),
+    };
+    if removed_here {
+        return Ok(outcome(
+            ActionStatus::Unchanged,
+            format!("{who} was already removed from the Dropbox team; nothing was changed."),
+            response,
+            vec![],
+        ));
+    }
+    Err(ConnectorError::NotFound(format!(
+        "{who} is not a member of this Dropbox team (user_not_in_team: Dropbox knows the address, but not in this team); nothing was changed. Check the email"
+    )))
 }
 
 fn content_type(response: &HttpResponse) -> Option<&str> {
@@ -1638,8 +1697,9 @@ mod tests {
 
     #[test]
     fn delete_a_member_already_gone_is_unchanged() {
+        let removed = r#"{"members_info":[{".tag":"member_info","profile":{"team_member_id":"dbmid:A","email":"a@x.com","status":{".tag":"removed","is_recoverable":true}}}]}"#;
         let c = call(
-            &[(409, &conflict("user_not_in_team"))],
+            &[(409, &conflict("user_not_in_team")), (200, removed)],
             DELETE_USER,
             &[email("a@x.com")],
             &[("wipe-data", yes())],
@@ -1649,8 +1709,56 @@ mod tests {
         assert_eq!(r.vendor_response, conflict("user_not_in_team"));
         assert_eq!(
             r.detail,
-            "a@x.com is not a member of the Dropbox team (already removed); nothing was changed."
+            "a@x.com was already removed from the Dropbox team; nothing was changed."
         );
+        assert_eq!(c.urls(), [REMOVE, GET_INFO]);
+        assert_eq!(
+            c.bodies()[1],
+            r#"{"members":[{".tag":"email","email":"a@x.com"}]}"#
+        );
+    }
+
+    #[test]
+    fn delete_an_address_outside_the_team_is_not_found_not_unchanged() {
+        // Dropbox knows the address (user_not_in_team), but the team has no
+        // such member: a wrong email, not a repeat.
+        let nobody = r#"{"members_info":[{".tag":"id_not_found","id_not_found":"typo@x.com"}]}"#;
+        let c = call(
+            &[(409, &conflict("user_not_in_team")), (200, nobody)],
+            DELETE_USER,
+            &[email("typo@x.com")],
+            &[],
+        );
+        match c.failed(0) {
+            ConnectorError::NotFound(m) => {
+                assert!(
+                    m.contains("typo@x.com is not a member of this Dropbox team"),
+                    "{m}"
+                );
+                assert!(
+                    m.contains("user_not_in_team") && m.contains("Check the email"),
+                    "{m}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // An active member named by the answer is no repeat either.
+        let active = r#"{"members_info":[{".tag":"member_info","profile":{"team_member_id":"dbmid:A","email":"a@x.com","status":"active"}}]}"#;
+        let c = call(
+            &[(409, &conflict("user_not_in_team")), (200, active)],
+            DELETE_USER,
+            &[email("a@x.com")],
+            &[],
+        );
+        assert!(matches!(c.failed(0), ConnectorError::NotFound(_)));
+        // When the check fails, Dropbox's own answer stands.
+        let c = call(
+            &[(409, &conflict("user_not_in_team")), (500, "oops")],
+            DELETE_USER,
+            &[email("a@x.com")],
+            &[],
+        );
+        assert!(matches!(c.failed(0), ConnectorError::Conflict(v) if v.tag == "user_not_in_team"));
     }
 
     #[test]

@@ -295,8 +295,14 @@ pub const MEMBER_ROLE: &str = "Member";
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
 /// The OAuth scopes the team token needs: reading members, changing them
-/// (suspend, unsuspend, admin roles), removing them.
-pub const SCOPES: [&str; 3] = ["members.read", "members.write", "members.delete"];
+/// (suspend, unsuspend, admin roles), removing them, and reading the team's
+/// size (`team_info.read`; only for the count hint, which works without).
+pub const SCOPES: [&str; 4] = [
+    "members.read",
+    "members.write",
+    "members.delete",
+    "team_info.read",
+];
 
 /// The fetch option that also lists removed members.
 pub const OPTION_INCLUDE_REMOVED: &str = "include_removed";
@@ -451,7 +457,7 @@ pub fn manifest() -> Manifest {
             origin: API_ORIGIN.to_owned(),
             credential: CredentialKind::Oauth2Bearer,
             scopes: SCOPES.iter().map(|s| (*s).to_owned()).collect(),
-            purpose: "List the team's members and their roles (members.read: team/members/list_v2, list/continue_v2, get_info_v2, get_available_team_member_roles); suspend, unsuspend and change the admin role of members (members.write); remove members (members.delete: team/members/remove and its job status)."
+            purpose: "List the team's members and their roles (members.read: team/members/list_v2, list/continue_v2, get_info_v2, get_available_team_member_roles); suspend, unsuspend and change the admin role of members (members.write); remove members (members.delete: team/members/remove and its job status); read the team's member count for progress displays (team_info.read: team/get_info; optional)."
                 .to_owned(),
         }],
         fetch_options: vec![ParamInfo {
@@ -623,7 +629,12 @@ mod tests {
         assert_eq!(m.hosts[0].credential, CredentialKind::Oauth2Bearer);
         assert_eq!(
             m.hosts[0].scopes,
-            ["members.read", "members.write", "members.delete"]
+            [
+                "members.read",
+                "members.write",
+                "members.delete",
+                "team_info.read"
+            ]
         );
         assert_eq!(m.fetch_options.len(), 1);
         assert_eq!(m.fetch_options[0].name, "include_removed");

@@ -39,6 +39,9 @@ pub const ROUTE_AVAILABLE_ROLES: &str = "team/members/get_available_team_member_
 /// Replaces a member's admin role (`members/set_admin_permissions:2`).
 pub const ROUTE_SET_PERMISSIONS: &str = "team/members/set_admin_permissions_v2";
 
+/// The team's name, size and policies (`team/get_info`, no argument).
+pub const ROUTE_TEAM_INFO: &str = "team/get_info";
+
 /// The URL of an RPC route: `https://api.dropboxapi.com/2/<route>`.
 pub fn route_url(route: &str) -> String {
     format!("{API_ORIGIN}/2/{route}")
@@ -80,6 +83,29 @@ pub fn list_members<T: Transport + ?Sized>(
     }
     wire::parse::<MembersListResult>(&response.body)
         .map_err(|e| malformed(route, response.content_type.as_deref(), &e))
+}
+
+/// The team's `num_provisioned_users` (`team/get_info`, sent `null`): the
+/// members a listing without removed ones returns, give or take changes
+/// in between.
+pub fn provisioned_users<T: Transport + ?Sized>(transport: &mut T) -> Result<u64, ConnectorError> {
+    #[derive(serde::Deserialize)]
+    struct TeamGetInfoResult {
+        num_provisioned_users: u64,
+    }
+    let response = call(transport, ROUTE_TEAM_INFO, b"null")?;
+    serde_json::from_slice::<TeamGetInfoResult>(&response.body)
+        .map(|r| r.num_provisioned_users)
+        .map_err(|e| {
+            malformed(
+                ROUTE_TEAM_INFO,
+                response.content_type.as_deref(),
+                &wire::WireError {
+                    path: String::new(),
+                    message: e.to_string(),
+                },
+            )
+        })
 }
 
 /// Posts `body` to `route`; a non-2xx answer becomes its contract error.
@@ -194,6 +220,36 @@ pub(crate) mod tests {
                 r#"{"limit":250,"include_removed":true}"#.to_owned()
             )]
         );
+    }
+
+    #[test]
+    fn team_size_comes_from_get_info() {
+        let mut t = FakeTransport::answering(
+            200,
+            r#"{"name":"Seagull","team_id":"dbtid:1","num_licensed_users":50,"num_provisioned_users":42,
+               "num_used_licenses":41,"policies":{"sharing":{"shared_folder_member_policy":{".tag":"team"}}},"future":1}"#,
+        );
+        assert_eq!(provisioned_users(&mut t), Ok(42));
+        assert_eq!(
+            t.requests,
+            vec![(
+                "https://api.dropboxapi.com/2/team/get_info".to_owned(),
+                "null".to_owned()
+            )]
+        );
+        let mut t = FakeTransport::answering(200, r#"{"name":"Seagull"}"#);
+        assert!(matches!(
+            provisioned_users(&mut t),
+            Err(ConnectorError::Other(m)) if m.starts_with("malformed team/get_info response")
+        ));
+        let mut t = FakeTransport::answering(
+            401,
+            r#"{"error_summary":"missing_scope/..","error":{".tag":"missing_scope","required_scope":"team_info.read"}}"#,
+        );
+        assert!(matches!(
+            provisioned_users(&mut t),
+            Err(ConnectorError::Unauthorized(u)) if u.tag == "missing_scope"
+        ));
     }
 
     #[test]

@@ -853,7 +853,7 @@ async fn actions_page(c: &Arc<Console>, form: &ActionForm, result: Markup) -> Re
                 form.stack method="post" action="/actions" {
                     (csrf_field(c))
                     input type="hidden" name="workflow" value=(w.name);
-                    p { strong { (w.name) } " — when " code { (crate::workflow::filter_text(&w.trigger)) } " " (w.description) }
+                    p { strong { (w.name) } " — when " code { (w.trigger_text()) } " " (w.description) }
                     p {
                         label { input type="checkbox" name="confirm" value="yes"; " confirm destructive steps" } " "
                         button.secondary type="submit" name="op" value="plan" { "Dry run" } " "
@@ -930,13 +930,25 @@ async fn run_action(c: &Console, form: &ActionForm) -> Result<Markup> {
                 .filter_map(|l| l.split_once('='))
                 .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
                 .collect();
-            crate::workflow::plan_action(&integration, &form.action, form.user.trim(), &params)?
+            let users: Vec<String> = form
+                .user
+                .split([',', '\n'])
+                .map(|u| u.trim().to_owned())
+                .filter(|u| !u.is_empty())
+                .collect();
+            crate::workflow::plan_action(&integration, &form.action, &users, &params).await?
         }
     };
-    let mut text = Vec::new();
-    crate::workflow::print_plan("plan", &plan, &mut text)?;
-    let plan_text = String::from_utf8_lossy(&text).into_owned();
-    let destructive = plan.iter().any(|p| p.destructive && !p.already_done);
+    let plan_text = crate::workflow::render_plan(&plan);
+    // The host's judgement ([actions] safe), never the component's flag.
+    let destructive = plan.steps_to_confirm() > 0;
+    // The blast-radius cap holds here as on the command line: the console
+    // offers no way around it.
+    if let Some(why) = plan.over_cap(None) {
+        return Ok(
+            html! { h2 { "Plan" } pre data-plan="" { (plan_text) } p.error data-result="over-cap" { (why) } },
+        );
+    }
     let plan_html = html! { h2 { "Plan" } pre data-plan="" { (plan_text) } };
     if form.op != "run" {
         return Ok(
@@ -948,11 +960,18 @@ async fn run_action(c: &Console, form: &ActionForm) -> Result<Markup> {
             html! { (plan_html) p.error data-result="needs-confirmation" { "Not run: the plan has destructive steps and the confirmation was not ticked." } },
         );
     }
-    let done = crate::workflow::execute(&integration, &plan, &db).await?;
+    let done = crate::workflow::execute(
+        &integration,
+        &plan,
+        &db,
+        &crate::workflow::ExecuteOptions::default(),
+        &mut |_| {},
+    )
+    .await?;
     Ok(html! {
         (plan_html)
         p.(if done.failed == 0 { "ok" } else { "error" }) data-result="executed" {
-            (done.done) " done, " (done.unchanged) " unchanged, " (done.failed) " failed, " (done.skipped) " skipped (recorded in the "
+            (done.done) " done, " (done.unchanged) " unchanged, " (done.failed) " failed, " (done.not_run) " not run, " (done.skipped) " skipped (recorded in the "
             a href="/audit" { "audit log" } ")."
         }
     })

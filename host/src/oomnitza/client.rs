@@ -33,6 +33,16 @@ pub enum OomnitzaError {
 }
 
 impl OomnitzaError {
+    /// The kind of failure, for outage reports: the status, or `network`.
+    pub fn kind(&self) -> String {
+        match self {
+            OomnitzaError::Status { status, .. } => status.to_string(),
+            OomnitzaError::Unauthorized { .. } => "401".into(),
+            OomnitzaError::Transport { .. } => "network".into(),
+            OomnitzaError::Decode { .. } => "unreadable answer".into(),
+        }
+    }
+
     /// Whether another attempt may succeed.
     fn retryable(&self) -> bool {
         match self {
@@ -41,6 +51,19 @@ impl OomnitzaError {
             _ => false,
         }
     }
+}
+
+/// The query of a list route: all optional but the page.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery<'a> {
+    /// `field op 'value' and ...`.
+    pub filter: Option<&'a str>,
+    /// Only these fields per record (empty: all).
+    pub fields: &'a [String],
+    /// A field to sort by, for stable paging.
+    pub sortby: Option<&'a str>,
+    pub limit: u32,
+    pub skip: u64,
 }
 
 #[derive(Clone)]
@@ -166,47 +189,117 @@ impl OomnitzaClient {
         limit: u32,
         skip: u64,
     ) -> Result<(Vec<serde_json::Value>, u64), OomnitzaError> {
-        let query = format!(
-            "{path}?filter={}&limit={limit}&skip={skip}",
-            url_segment(filter)
-        );
+        self.list_page(
+            path,
+            &ListQuery {
+                filter: Some(filter),
+                limit,
+                skip,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// One page of a list route (`GET /api/v3/users`,
+    /// `GET /api/v3/saas_users`): the records and how many matched in all
+    /// (`x-total-count`). 429, 5xx and network errors are retried.
+    pub async fn list_page(
+        &self,
+        path: &str,
+        q: &ListQuery<'_>,
+    ) -> Result<(Vec<serde_json::Value>, u64), OomnitzaError> {
+        let mut query = format!("{path}?limit={}&skip={}", q.limit, q.skip);
+        if let Some(f) = q.filter.filter(|f| !f.is_empty()) {
+            query.push_str(&format!("&filter={}", url_segment(f)));
+        }
+        if !q.fields.is_empty() {
+            query.push_str(&format!("&fields={}", url_segment(&q.fields.join(","))));
+        }
+        if let Some(s) = q.sortby {
+            query.push_str(&format!("&sortby={}", url_segment(s)));
+        }
         let route = format!("GET {path}");
-        let resp = self
-            .http
-            .get(format!("{}{query}", self.base))
-            .send()
-            .await
-            .map_err(|e| OomnitzaError::Transport {
-                route: route.clone(),
-                message: e.to_string(),
-            })?;
-        let status = resp.status();
-        let total = resp
-            .headers()
-            .get("x-total-count")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let bytes = resp.bytes().await.map_err(|e| OomnitzaError::Transport {
-            route: route.clone(),
+        let mut retry = crate::retry::Retry::new(self.max_attempts - 1);
+        loop {
+            let (result, retry_after) = self.list_once(&query, &route, q.skip).await;
+            match result {
+                Err(e) if e.retryable() => match retry.next(retry_after) {
+                    Some(wait) => {
+                        self.retries
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        crate::outage::global().failed(&route, &e.kind(), &e.to_string(), wait);
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => return Err(e),
+                },
+                Ok(v) => {
+                    crate::outage::global().succeeded(&route);
+                    return Ok(v);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn list_once(
+        &self,
+        query: &str,
+        route: &str,
+        skip: u64,
+    ) -> (
+        Result<(Vec<serde_json::Value>, u64), OomnitzaError>,
+        Option<Duration>,
+    ) {
+        let transport = |e: reqwest::Error| OomnitzaError::Transport {
+            route: route.to_string(),
             message: e.to_string(),
-        })?;
+        };
+        let resp = match self.http.get(format!("{}{query}", self.base)).send().await {
+            Ok(r) => r,
+            Err(e) => return (Err(transport(e)), None),
+        };
+        let status = resp.status();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let total = header("x-total-count");
+        let retry_after = header("retry-after").map(Duration::from_secs);
+        let bytes = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => return (Err(transport(e)), None),
+        };
         if status == StatusCode::UNAUTHORIZED {
-            return Err(OomnitzaError::Unauthorized { route });
+            let route = route.to_string();
+            return (Err(OomnitzaError::Unauthorized { route }), None);
         }
         if !status.is_success() {
-            return Err(OomnitzaError::Status {
-                route,
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
-            });
+            return (
+                Err(OomnitzaError::Status {
+                    route: route.to_string(),
+                    status: status.as_u16(),
+                    body: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+                }),
+                retry_after,
+            );
         }
-        let rows: Vec<serde_json::Value> =
-            serde_json::from_slice(&bytes).map_err(|e| OomnitzaError::Decode {
-                route: route.clone(),
-                message: e.to_string(),
-            })?;
+        let rows: Vec<serde_json::Value> = match serde_json::from_slice(&bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    Err(OomnitzaError::Decode {
+                        route: route.to_string(),
+                        message: e.to_string(),
+                    }),
+                    None,
+                );
+            }
+        };
         let total = total.unwrap_or(skip + rows.len() as u64);
-        Ok((rows, total))
+        (Ok((rows, total)), None)
     }
 
     pub async fn bulk(&self, req: &BulkRequest<'_>) -> Result<BulkResponse, OomnitzaError> {
@@ -274,15 +367,15 @@ impl OomnitzaClient {
                     Some(wait) => {
                         self.retries
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        tracing::warn!(
-                            "{e}; retrying in {wait:?} (retry {} of {})",
-                            retry.attempts(),
-                            self.max_attempts - 1
-                        );
+                        crate::outage::global().failed(&route, &e.kind(), &e.to_string(), wait);
                         tokio::time::sleep(wait).await;
                     }
                     None => return Err(e),
                 },
+                Ok(v) => {
+                    crate::outage::global().succeeded(&route);
+                    return Ok(v);
+                }
                 other => return other,
             }
         }

@@ -4,4 +4,4 @@
 pub mod client;
 pub mod wire;
 
-pub use client::{OomnitzaClient, OomnitzaError};
+pub use client::{ListQuery, OomnitzaClient, OomnitzaError};

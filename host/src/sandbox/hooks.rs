@@ -421,7 +421,7 @@ impl WasiHttpHooks for OutboundHooks {
                 Err(why) => {
                     if let Some(call) = budget.http_denied() {
                         budget.breach(format!(
-                            "the component made an HTTP request during `{call}`, which the contract says makes none"
+                            "a contract violation: the component made an HTTP request during `{call}`, which makes none"
                         ));
                     }
                     policy.refuse(&budget, why);

@@ -127,12 +127,34 @@ pub(super) async fn forward(
     flush(&db, &ctx, &mut acked, &mut flush_at)?;
     match failure {
         None => Ok(totals),
+        // A refused token is the whole story; how far the run got is not.
+        Some(e) if is_unauthorized(&e) => Err(e),
         Some(e) => Err(e).context(format!(
             "posting to Oomnitza failed after {} records in {} batches",
             totals.sent, totals.batches
         )),
     }
 }
+
+fn is_unauthorized(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<crate::oomnitza::OomnitzaError>(),
+        Some(crate::oomnitza::OomnitzaError::Unauthorized { .. })
+    )
+}
+
+/// The listing stopped because the forwarder did (it closed the channel):
+/// the forwarder's error is the cause to report, not this.
+#[derive(Debug)]
+pub(super) struct ForwarderStopped;
+
+impl std::fmt::Display for ForwarderStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped: posting to Oomnitza failed")
+    }
+}
+
+impl std::error::Error for ForwarderStopped {}
 
 /// Writes the acknowledged batches: they must never be sent again.
 fn flush(

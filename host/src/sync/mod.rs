@@ -27,6 +27,7 @@
 mod close;
 mod forward;
 mod pages;
+mod progress;
 mod report;
 mod shape;
 
@@ -286,7 +287,7 @@ async fn run_locked(
                 n,
             };
             if tx.send(batch).await.is_err() {
-                fetched = Err(anyhow!("stopped: posting to Oomnitza failed"));
+                fetched = Err(anyhow::Error::new(forward::ForwarderStopped));
                 break;
             }
         }
@@ -337,7 +338,13 @@ async fn run_locked(
         }
         Err(e) => report.error = Some(format!("{e:#}")),
     }
-    if let Err(e) = fetched {
+    // The listing stops when the forwarder does: then the forwarder's
+    // error (say, a 401 for the Oomnitza token) is the cause to report.
+    let stopped_by_forwarder = matches!(&fetched, Err(e)
+        if e.chain().any(|c| c.is::<forward::ForwarderStopped>()));
+    if let Err(e) = fetched
+        && !(stopped_by_forwarder && forwarded.is_err())
+    {
         // The fetch error is the cause; a forwarder error after it is noise.
         // A credential that cannot be refreshed says more than the
         // component's view of it ("the host could not obtain a credential").

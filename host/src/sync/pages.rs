@@ -87,7 +87,14 @@ pub(super) async fn fetch_all(
     cursor: Option<String>,
 ) -> Result<()> {
     let (page_tx, page_rx) = mpsc::channel::<PageMsg>(1);
-    let progress = progress_bar(listing.opts.progress);
+    let total = match super::progress::wanted(listing.opts.progress) {
+        true => {
+            super::progress::count_hint(integration, kind(integration), &integration.fetch_options)
+                .await
+        }
+        false => None,
+    };
+    let progress = super::progress::Progress::new(listing.opts.progress, total);
     let test_run = listing.opts.test_run;
     let stop = listing.opts.stop.clone();
     let committer = {
@@ -98,9 +105,7 @@ pub(super) async fn fetch_all(
     let committed = committer
         .await
         .map_err(|e| anyhow!("the page committer failed: {e}"))?;
-    if let Some(pb) = progress {
-        pb.finish_and_clear();
-    }
+    progress.finish();
     let counts = match committed {
         Ok(c) => c,
         Err((c, e)) => {
@@ -148,10 +153,7 @@ async fn fetch_pages(
 ) -> Result<()> {
     let cfg = &integration.config;
     let mut inst = integration.instance().await?;
-    let kind = match cfg.integration.mode {
-        Mode::UserOnly => RecordKind::Users,
-        Mode::UserPlusSaas => RecordKind::SaasUsers,
-    };
+    let kind = kind(integration);
     let sync_time = crate::clock::now();
     let options = integration.fetch_options.clone();
     let mut page_no = 0u64;
@@ -213,6 +215,17 @@ async fn fetch_pages(
     }
 }
 
+/// The endpoint outages of the listing are reported under.
+const LISTING: &str = "the connector's member listing";
+
+/// The record kind the integration's mode lists.
+fn kind(integration: &Integration) -> RecordKind {
+    match integration.config.integration.mode {
+        Mode::UserOnly => RecordKind::Users,
+        Mode::UserPlusSaas => RecordKind::SaasUsers,
+    }
+}
+
 /// One fetch, retried while the vendor is rate-limiting or unavailable.
 /// `None`: the cursor expired.
 async fn fetch_with_retries(
@@ -227,7 +240,10 @@ async fn fetch_with_retries(
     let mut retry = crate::retry::Retry::new(max_retries);
     loop {
         let err = match inst.fetch_mapped(req, spec).await? {
-            Ok(page) => return Ok(Some(page)),
+            Ok(page) => {
+                crate::outage::global().succeeded(LISTING);
+                return Ok(Some(page));
+            }
             Err(ConnectorError::Conflict(c))
                 if c.tag == "invalid_cursor" && req.cursor.is_some() =>
             {
@@ -248,11 +264,19 @@ async fn fetch_with_retries(
         match retryable.filter(|_| !fatal).and_then(|ask| retry.next(ask)) {
             Some(wait) => {
                 report.vendor_retries += 1;
-                tracing::warn!(
-                    "fetching page {}: {}; retrying in {wait:?} (retry {} of {max_retries})",
-                    pages_before + 1,
-                    describe_error(&err),
-                    retry.attempts()
+                let kind = match &err {
+                    ConnectorError::RateLimited(_) => "rate limited",
+                    _ => "unavailable",
+                };
+                crate::outage::global().failed(
+                    LISTING,
+                    kind,
+                    &format!(
+                        "page {}: {}",
+                        pages_before + 1,
+                        crate::vendor::describe(&integration.config, &err)
+                    ),
+                    wait,
                 );
                 tokio::time::sleep(wait).await;
             }
@@ -261,7 +285,7 @@ async fn fetch_with_retries(
                     (ConnectorError::Denied(_), Some(reason)) => {
                         format!("{} [{reason}]", describe_error(&err))
                     }
-                    _ => describe_error(&err),
+                    _ => crate::vendor::describe(&integration.config, &err),
                 };
                 bail!(
                     "fetching page {} from the vendor failed: {why}",
@@ -278,18 +302,11 @@ fn commit_pages(
     listing: Listing,
     mut pages: mpsc::Receiver<PageMsg>,
     tx: mpsc::Sender<Batch>,
-    progress: Option<indicatif::ProgressBar>,
+    progress: super::progress::Progress,
 ) -> std::result::Result<Counts, (Counts, anyhow::Error)> {
     let mut c = Counts::default();
     let mut marks = MarkBuffer::default();
-    let result = commit_loop(
-        &listing,
-        &mut pages,
-        &tx,
-        progress.as_ref(),
-        &mut c,
-        &mut marks,
-    );
+    let result = commit_loop(&listing, &mut pages, &tx, &progress, &mut c, &mut marks);
     // The marks of every committed page, whatever stopped the loop.
     let flushed = match listing.opts.dry_run {
         true => Ok(()),
@@ -341,7 +358,7 @@ fn commit_loop(
     l: &Listing,
     pages: &mut mpsc::Receiver<PageMsg>,
     tx: &mpsc::Sender<Batch>,
-    progress: Option<&indicatif::ProgressBar>,
+    progress: &super::progress::Progress,
     c: &mut Counts,
     pending: &mut MarkBuffer,
 ) -> Result<()> {
@@ -455,15 +472,10 @@ fn commit_loop(
             pending.add(&l.db, marks)?;
             for ((records, n), id) in commit.batches.into_iter().zip(counts).zip(ids) {
                 tx.blocking_send(Batch { id, records, n })
-                    .map_err(|_| anyhow!("stopped fetching: posting to Oomnitza failed"))?;
+                    .map_err(|_| anyhow::Error::new(super::forward::ForwarderStopped))?;
             }
         }
-        if let Some(pb) = progress {
-            pb.set_message(format!(
-                "page {} · {} fetched · {} queued for Oomnitza",
-                c.pages, c.fetched, queued
-            ));
-        }
+        progress.page(c.pages, c.fetched, queued);
         if let Some(s) = msg.go_on {
             let _ = s.send(!last_page);
         }
@@ -557,13 +569,4 @@ fn into_batches(chosen: &[Candidate], batch_size: usize) -> Result<(Vec<String>,
         counts.push(chunk.len() as u64);
     }
     Ok((batches, counts))
-}
-
-fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
-    if !enabled {
-        return None;
-    }
-    let pb = indicatif::ProgressBar::new_spinner();
-    pb.enable_steady_tick(Duration::from_millis(120));
-    Some(pb)
 }

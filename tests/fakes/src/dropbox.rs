@@ -14,8 +14,9 @@
 //! render every page up front ([`FakeDropbox::pregenerate`]); that takes
 //! about 640 bytes of memory a member. Tests that never list pay nothing.
 //!
-//! Besides listing it carries out member actions on the team it serves
-//! (`team/members/suspend`, `unsuspend`, `remove` and its
+//! It answers `team/get_info` (the team's size and policies, as
+//! `TeamGetInfoResult`), and besides listing it carries out member actions
+//! on the team it serves (`team/members/suspend`, `unsuspend`, `remove` and its
 //! `remove/job_status/get`, `get_info_v2`,
 //! `get_available_team_member_roles`, `set_admin_permissions_v2`), with the
 //! route errors of Dropbox's spec. Changes go through the [`Team`] overlay,
@@ -88,6 +89,11 @@ pub struct DropboxConfig {
     /// How many requests [`FakeDropbox::requests`] keeps, the most recent
     /// ones: `usize::MAX` (the default) keeps all, 0 records none.
     pub record_requests: usize,
+    /// Slept before answering each request to a route other than
+    /// list/continue and the token endpoint (member actions, `get_info_v2`,
+    /// `team/get_info`): a vendor's latency for workflow benchmarks. See
+    /// also [`FakeDropbox::set_action_delay`].
+    pub action_delay: Duration,
 }
 
 impl DropboxConfig {
@@ -103,6 +109,7 @@ impl DropboxConfig {
             remove_async_polls: 0,
             cache_pages: true,
             record_requests: usize::MAX,
+            action_delay: Duration::ZERO,
         }
     }
 }
@@ -254,6 +261,11 @@ impl FakeDropbox {
             jobs: Mutex::new(HashMap::new()),
             job_serial: AtomicU64::new(0),
             remove_async_polls: AtomicU32::new(config.remove_async_polls),
+            action_delay: Mutex::new(config.action_delay),
+            write_limit: Mutex::new(None),
+            write_limited: AtomicU64::new(0),
+            actions_in_flight: AtomicU64::new(0),
+            actions_in_flight_max: AtomicU64::new(0),
         });
         let router = Router::new()
             .fallback(handle)
@@ -408,6 +420,41 @@ impl FakeDropbox {
         serde_json::json!({"actions": actions, "changed": changed}).to_string()
     }
 
+    /// Changes [`DropboxConfig::action_delay`] for later requests.
+    pub fn set_action_delay(&self, delay: Duration) {
+        *lock(&self.shared.action_delay) = delay;
+    }
+
+    /// Limits write operations (suspend, unsuspend, remove, admin roles) to
+    /// `per_second` in each one-second window (`None`: no limit). A write
+    /// over the limit is not carried out and answers 429 the way Dropbox
+    /// answers a write limit: `too_many_write_operations`, `Retry-After: 1`
+    /// and no `retry_after` in the body.
+    pub fn set_write_limit(&self, per_second: Option<u32>) {
+        *lock(&self.shared.write_limit) = per_second.map(|per_second| WriteLimit {
+            per_second: per_second.max(1),
+            window: Instant::now(),
+            used: 0,
+        });
+    }
+
+    /// The most requests to action routes (everything but list/continue
+    /// and the token endpoint) answered at the same time so far.
+    pub fn max_concurrent_actions(&self) -> u64 {
+        self.shared.actions_in_flight_max.load(Ordering::SeqCst)
+    }
+
+    /// How many writes the write limit refused.
+    pub fn write_limited(&self) -> u64 {
+        self.shared.write_limited.load(Ordering::SeqCst)
+    }
+
+    /// Makes `email` a Dropbox account of another team (see
+    /// [`Team::add_outsider`]).
+    pub fn add_outsider(&self, email: &str) {
+        self.update_team(|t| t.add_outsider(email));
+    }
+
     /// Changes [`DropboxConfig::remove_async_polls`] for later removals.
     pub fn set_remove_async_polls(&self, polls: u32) {
         self.shared
@@ -470,6 +517,28 @@ struct Shared {
     jobs: Mutex<HashMap<String, RemoveJob>>,
     job_serial: AtomicU64,
     remove_async_polls: AtomicU32,
+    action_delay: Mutex<Duration>,
+    write_limit: Mutex<Option<WriteLimit>>,
+    write_limited: AtomicU64,
+    actions_in_flight: AtomicU64,
+    actions_in_flight_max: AtomicU64,
+}
+
+/// Counts a request among those being answered while it lives.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Dropbox's limit on write operations, as the fake applies it: at most
+/// `per_second` writes in each one-second window.
+struct WriteLimit {
+    per_second: u32,
+    window: Instant,
+    used: u32,
 }
 
 /// The served team, and the pages rendered from it as it is now. Every
@@ -514,6 +583,7 @@ struct RemoveJob {
 
 /// A decoded member-action request.
 enum Call {
+    TeamInfo,
     GetInfo(Vec<Selector>),
     Roles,
     SetRoles(SetRolesArgs),
@@ -546,6 +616,7 @@ enum TokenState {
 enum Route {
     List,
     Continue,
+    TeamInfo,
     GetInfo,
     Roles,
     SetRoles,
@@ -560,6 +631,7 @@ impl Route {
         match self {
             Route::List => "team/members/list_v2",
             Route::Continue => "team/members/list/continue_v2",
+            Route::TeamInfo => "team/get_info",
             Route::GetInfo => "team/members/get_info_v2",
             Route::Roles => "team/members/get_available_team_member_roles",
             Route::SetRoles => "team/members/set_admin_permissions_v2",
@@ -573,6 +645,10 @@ impl Route {
     /// Decodes a member action's argument (`Err`: the 400 message).
     fn decode(self, body: &[u8]) -> Result<Call, String> {
         Ok(match self {
+            Route::TeamInfo => {
+                parse_null(body)?;
+                Call::TeamInfo
+            }
             Route::GetInfo => Call::GetInfo(parse_get_info(body)?),
             Route::Roles => {
                 parse_null(body)?;
@@ -651,6 +727,7 @@ impl Shared {
             "/oauth2/token" => return (self.token_endpoint(method, headers, body).await, None),
             "/2/team/members/list_v2" => Route::List,
             "/2/team/members/list/continue_v2" => Route::Continue,
+            "/2/team/get_info" => Route::TeamInfo,
             "/2/team/members/get_info_v2" => Route::GetInfo,
             "/2/team/members/get_available_team_member_roles" => Route::Roles,
             "/2/team/members/set_admin_permissions_v2" => Route::SetRoles,
@@ -1124,6 +1201,9 @@ impl Shared {
 
     /// Carries out a decoded member action (after any queued action fault).
     async fn member_action(&self, call: Call, function: &'static str) -> Response {
+        let now = self.actions_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.actions_in_flight_max.fetch_max(now, Ordering::SeqCst);
+        let _counted = InFlight(&self.actions_in_flight);
         let mut alter = None;
         if let Some(fault) = next_in(&self.action_faults) {
             lock(&self.stats).faults_applied += 1;
@@ -1135,6 +1215,24 @@ impl Shared {
                 }
                 fault => return self.plain_fault_response(fault),
             }
+        }
+        let delay = *lock(&self.action_delay);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let write = matches!(
+            call,
+            Call::Suspend(_) | Call::Unsuspend(_) | Call::Remove(_) | Call::SetRoles(_)
+        );
+        if write && !self.take_write() {
+            self.write_limited.fetch_add(1, Ordering::SeqCst);
+            let dots =
+                ".".repeat(2 + (self.summaries.fetch_add(1, Ordering::Relaxed) % 3) as usize);
+            let body = serde_json::json!({
+                "error_summary": format!("too_many_write_operations/{dots}"),
+                "error": {"reason": {".tag": "too_many_write_operations"}},
+            });
+            return with_retry_after(json_value(StatusCode::TOO_MANY_REQUESTS, &body), 1);
         }
         let (status, body) = self.apply(call, function);
         match alter {
@@ -1159,6 +1257,7 @@ impl Shared {
     fn apply(&self, call: Call, function: &'static str) -> (StatusCode, String) {
         let ok = |body: String| (StatusCode::OK, body);
         match call {
+            Call::TeamInfo => ok(self.team_info()),
             Call::GetInfo(members) => {
                 let team = self.team.read();
                 ok(render_get_info(&team, &self.style, &members))
@@ -1286,6 +1385,58 @@ impl Shared {
             transfer_admin_id,
         });
         answer
+    }
+
+    /// Takes one write from the write limit's window; `false` when it is
+    /// spent.
+    fn take_write(&self) -> bool {
+        let mut limit = lock(&self.write_limit);
+        let Some(l) = limit.as_mut() else {
+            return true;
+        };
+        if l.window.elapsed() >= Duration::from_secs(1) {
+            l.window = Instant::now();
+            l.used = 0;
+        }
+        if l.used >= l.per_second {
+            return false;
+        }
+        l.used += 1;
+        true
+    }
+
+    /// `TeamGetInfoResult`: the team's name and id, its license counts
+    /// (`num_provisioned_users`: the members not removed; every one of them
+    /// holds a license, and 10% more are bought) and its policies.
+    fn team_info(&self) -> String {
+        let team = self.team.read();
+        let provisioned = (0..team.len())
+            .filter(|&i| !team.status(i).is_removed())
+            .count();
+        let union = |tag: &str| -> serde_json::Value {
+            serde_json::from_str(&self.void_union(tag)).unwrap_or(serde_json::Value::Null)
+        };
+        let domain = team.domain();
+        let mut info = serde_json::json!({
+            "name": domain.split('.').next().unwrap_or(domain),
+            "team_id": format!("dbtid:AAC{:016x}", team.seed()),
+            "num_licensed_users": provisioned + provisioned.div_ceil(10),
+            "num_provisioned_users": provisioned,
+            "num_used_licenses": provisioned,
+            "policies": {
+                "sharing": {
+                    "shared_folder_member_policy": union("team"),
+                    "shared_folder_join_policy": union("from_anyone"),
+                    "shared_link_create_policy": union("team_only"),
+                },
+                "emm_state": union("disabled"),
+                "office_addin": union("disabled"),
+            },
+        });
+        if self.style.unknown_fields {
+            info["future_field"] = serde_json::json!({"x": 1});
+        }
+        info.to_string()
     }
 
     /// `{".tag": tag}`, or the bare `"tag"` under `bare_union_tags`.

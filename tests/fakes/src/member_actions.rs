@@ -428,13 +428,19 @@ pub(crate) struct Done<T> {
 type Refusal = (Option<String>, &'static str);
 
 /// A found member's index and profile; `user_not_found`, or
-/// `user_not_in_team` for a removed member.
+/// `user_not_in_team` for a removed member or another team's account.
 fn find_in_team(team: &Team, user: &Selector) -> Result<(usize, Member), Refusal> {
     match user.resolve(team) {
+        None if outsider(team, user) => Err((None, "user_not_in_team")),
         None => Err((None, "user_not_found")),
         Some((_, m)) if m.status.is_removed() => Err((Some(m.team_member_id), "user_not_in_team")),
         Some(found) => Ok(found),
     }
+}
+
+/// Whether `user` names an account of another team.
+fn outsider(team: &Team, user: &Selector) -> bool {
+    matches!(user, Selector::Email(e) if team.is_outsider(e))
 }
 
 fn refused<T>((team_member_id, tag): Refusal) -> Done<T> {
@@ -545,6 +551,7 @@ pub(crate) fn remove(
     let mut removed = Removed::default();
     if let Some(dest) = &args.transfer_dest_id {
         let (d, dm) = match dest.resolve(team) {
+            None if outsider(team, dest) => return fail(&m, "transfer_dest_user_not_in_team"),
             None => return fail(&m, "transfer_dest_user_not_found"),
             Some((_, dm)) if dm.status.is_removed() => {
                 return fail(&m, "transfer_dest_user_not_in_team");
@@ -564,6 +571,7 @@ pub(crate) fn remove(
     }
     if let Some(admin) = &args.transfer_admin_id {
         let (a, am) = match admin.resolve(team) {
+            None if outsider(team, admin) => return fail(&m, "transfer_admin_user_not_in_team"),
             None => return fail(&m, "transfer_admin_user_not_found"),
             Some((_, am)) if am.status.is_removed() => {
                 return fail(&m, "transfer_admin_user_not_in_team");

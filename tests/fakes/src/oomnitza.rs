@@ -22,7 +22,12 @@
 //! It also answers the reads a workflow makes: `GET /api/v3/users` (the
 //! stored records in Oomnitza's REST view) and SaaS users (`GET
 //! /api/v3/saas_users`, `PATCH /api/v3/saas_users/deactivate` and
-//! `/activate`). Every bulk record carrying a `saas` object that is applied
+//! `/activate`). Like Oomnitza, a list shows every field of its schema on
+//! every record, null where unset: the standard fields, then every custom
+//! field any record holds (an admin-added field such as `offboarding_date`
+//! shows on everyone once it exists); a field that is in no record's
+//! schema is absent everywhere, which is how a client tells a typo from an
+//! empty field. Every bulk record carrying a `saas` object that is applied
 //! (created, updated or unchanged; not skipped or failed) creates or updates
 //! the SaaS user keyed by its `(selected_saas_id, sync_key)`: `{saas_user_id,
 //! sync_key, selected_saas_id, name, email (the record's EMAIL), role (if
@@ -40,6 +45,10 @@
 //! `position`, every other key as is (custom fields are lower-case API
 //! names), the bulk-only `saas` object left out, plus `full_name` (first and
 //! last name, unless stored) and `user_id` (stable, assigned at creation).
+//! The standard fields come first (null when unset): `username`,
+//! `full_name`, `first_name`, `last_name`, `email`, `suspended`,
+//! `phone_number`, `position`, `role`, `external_id`, `last_login_date`,
+//! `user_id`; then the custom fields.
 //!
 //! # List queries
 //!
@@ -369,6 +378,20 @@ impl FakeOomnitza {
         id
     }
 
+    /// Sets one field of the SaaS user with this `saas_user_id` (a field
+    /// an admin added, such as `to_be_deleted_in_saas`, or a standard one).
+    /// `false` if there is no such SaaS user.
+    pub fn set_saas_user_field(&self, saas_user_id: &str, field: &str, value: Value) -> bool {
+        let mut store = lock(&self.shared.store);
+        match store.saas_user_mut(saas_user_id) {
+            Some(u) => {
+                u.insert(field.to_string(), value);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Requests received (any path, any outcome).
     pub fn request_count(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
@@ -625,6 +648,59 @@ const REST_NAMES: [(&str, &str); 7] = [
     ("PHONE", "phone_number"),
     ("POSITION", "position"),
 ];
+
+/// The standard fields of a user in the REST view, shown (null when
+/// unset) on every user, before the custom fields.
+const USER_FIELDS: [&str; 12] = [
+    "username",
+    "full_name",
+    "first_name",
+    "last_name",
+    "email",
+    "suspended",
+    "phone_number",
+    "position",
+    "role",
+    "external_id",
+    "last_login_date",
+    "user_id",
+];
+
+/// The fields of every SaaS user (null when unset), before custom ones.
+const SAAS_USER_FIELDS: [&str; 13] = [
+    "saas_user_id",
+    "sync_key",
+    "selected_saas_id",
+    "name",
+    "email",
+    "full_name",
+    "last_visit",
+    "user_external_id",
+    "roles",
+    "role",
+    "contract_id",
+    "status",
+    "user_id",
+];
+
+/// The REST-view name of a bulk key.
+fn rest_name(key: &str) -> &str {
+    REST_NAMES
+        .iter()
+        .find(|(bulk, _)| *bulk == key)
+        .map_or(key, |(_, rest)| rest)
+}
+
+/// `record` with every field of `schema`, in its order (null when the
+/// record has none), as Oomnitza lists every field of its schema.
+fn with_schema(mut record: Map<String, Value>, schema: &[String]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for field in schema {
+        out.insert(field.clone(), record.remove(field).unwrap_or(Value::Null));
+    }
+    out.extend(record);
+    out
+}
 
 /// The bulk key behind a REST-view field name (others are their own key).
 fn bulk_key(name: &str) -> &str {
@@ -1133,13 +1209,22 @@ impl Store {
         let (page, total) = query.select(records.len(), |i, field| {
             user_field(&records[i], &ids[i], field)
         });
+        // The instance's user fields: the standard ones and every custom
+        // field some record holds. Each record shows all of them.
+        let mut schema: Vec<String> = USER_FIELDS.iter().map(|f| f.to_string()).collect();
+        for record in &records {
+            for (key, _) in record.iter() {
+                let name = rest_name(key);
+                if key != "saas" && !schema.iter().any(|f| f == name) {
+                    schema.push(name.to_string());
+                }
+            }
+        }
         let items = page
             .into_iter()
             .map(|i| {
-                project(
-                    rest_view(&records[i], &ids[i].text()),
-                    query.fields.as_deref(),
-                )
+                let view = with_schema(rest_view(&records[i], &ids[i].text()), &schema);
+                project(view, query.fields.as_deref())
             })
             .collect();
         with_total_count(json_value(StatusCode::OK, &Value::Array(items)), total)
@@ -1149,11 +1234,28 @@ impl Store {
         let (page, total) = query.select(self.saas_users.len(), |i, field| {
             value_text(self.saas_users[i].get(field))
         });
+        let mut schema: Vec<String> = SAAS_USER_FIELDS.iter().map(|f| f.to_string()).collect();
+        for u in &self.saas_users {
+            for key in u.keys() {
+                if !schema.contains(key) {
+                    schema.push(key.clone());
+                }
+            }
+        }
         let items = page
             .into_iter()
-            .map(|i| project(self.saas_users[i].clone(), query.fields.as_deref()))
+            .map(|i| {
+                let view = with_schema(self.saas_users[i].clone(), &schema);
+                project(view, query.fields.as_deref())
+            })
             .collect();
         with_total_count(json_value(StatusCode::OK, &Value::Array(items)), total)
+    }
+
+    /// The SaaS user with this id.
+    fn saas_user_mut(&mut self, id: &str) -> Option<&mut Map<String, Value>> {
+        let idx = *self.saas_ids.get(id)?;
+        self.saas_users.get_mut(idx)
     }
 
     /// Merges the record `text` (JSON) into user `idx`; `false` when

@@ -460,6 +460,9 @@ pub struct Team {
     overlay_email: HashMap<String, usize>,
     overlay_tmid: HashMap<String, usize>,
     overlay_external: HashMap<String, usize>,
+    /// Emails of Dropbox accounts in other teams (lower-case): Dropbox
+    /// knows them, but they are not members here.
+    outsiders: std::collections::HashSet<String>,
 }
 
 impl Team {
@@ -481,7 +484,20 @@ impl Team {
             overlay_email: HashMap::new(),
             overlay_tmid: HashMap::new(),
             overlay_external: HashMap::new(),
+            outsiders: std::collections::HashSet::new(),
         }
+    }
+
+    /// Makes `email` a Dropbox account of another team: member actions
+    /// naming it answer `user_not_in_team` (not `user_not_found`), as
+    /// Dropbox does for an address it knows outside the team.
+    pub fn add_outsider(&mut self, email: &str) {
+        self.outsiders.insert(email.to_lowercase());
+    }
+
+    /// Whether `email` is an account of another team.
+    pub fn is_outsider(&self, email: &str) -> bool {
+        self.outsiders.contains(&email.to_lowercase())
     }
 
     /// Number of members (removed ones included).

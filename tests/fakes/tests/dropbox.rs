@@ -1936,3 +1936,210 @@ async fn action_faults_apply_nothing_or_garble_the_answer() {
     assert_eq!(member(&server, 6).status, MemberStatus::Active);
     assert_eq!(server.stats().faults_applied, 7);
 }
+
+#[tokio::test]
+async fn team_get_info_counts_the_members_not_removed() {
+    const TEAM_INFO: &str = "/2/team/get_info";
+    let server = start(2_345);
+    let provisioned =
+        server.with_team(|t| (0..t.len()).filter(|&i| !t.status(i).is_removed()).count());
+    assert!(
+        provisioned < 2_345,
+        "the generated team has removed members"
+    );
+    let answer = post_raw(
+        &server,
+        TEAM_INFO,
+        Some(&format!("Bearer {TOKEN}")),
+        Some("application/json"),
+        "null",
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.content_type, "application/json");
+    let info = answer.json();
+    // TeamGetInfoResult, as the reference lists it: every field, no other.
+    let mut keys: Vec<&str> = info
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "name",
+            "num_licensed_users",
+            "num_provisioned_users",
+            "num_used_licenses",
+            "policies",
+            "team_id"
+        ]
+    );
+    assert_eq!(info["num_provisioned_users"], provisioned);
+    assert!(info["num_licensed_users"].as_u64().unwrap() >= provisioned as u64);
+    assert!(info["name"].is_string() && info["team_id"].as_str().unwrap().starts_with("dbtid:"));
+    assert_eq!(info["policies"]["emm_state"][".tag"], "disabled");
+    assert_eq!(
+        info["policies"]["sharing"]["shared_folder_member_policy"][".tag"],
+        "team"
+    );
+
+    // Strict like Dropbox: the argument is `null`, the token and the
+    // content type are checked, and it is a POST.
+    for (body, needle) in [
+        ("{}", "expected null, got object"),
+        ("", "could not decode input as JSON"),
+    ] {
+        let a = post_raw(
+            &server,
+            TEAM_INFO,
+            Some(&format!("Bearer {TOKEN}")),
+            Some("application/json"),
+            body,
+        )
+        .await;
+        assert_eq!(a.status, 400, "{body}: {}", a.body);
+        assert!(a.body.contains(needle), "{body}: {}", a.body);
+        assert!(a.body.contains("team/get_info"), "{}", a.body);
+    }
+    let a = post_raw(
+        &server,
+        TEAM_INFO,
+        Some("Bearer wrong"),
+        Some("application/json"),
+        "null",
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    assert_eq!(a.error_tag(), "invalid_access_token");
+    let a = post_raw(
+        &server,
+        TEAM_INFO,
+        Some(&format!("Bearer {TOKEN}")),
+        Some("text/plain"),
+        "null",
+    )
+    .await;
+    assert_eq!(a.status, 400);
+
+    // A removal shows in the count.
+    let email = server.with_team(|t| {
+        (0..t.len())
+            .map(|i| t.member(i))
+            .find(|m| {
+                matches!(m.status, connector_fakes::MemberStatus::Active) && m.roles.is_empty()
+            })
+            .expect("a plain active member")
+            .email
+    });
+    let removed = post(
+        &server,
+        "/2/team/members/remove",
+        json!({"user": {".tag": "email", "email": email}}),
+    )
+    .await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    let after = post(&server, TEAM_INFO, Value::Null).await.json();
+    assert_eq!(after["num_provisioned_users"], provisioned - 1);
+
+    // Bare union tags, and unknown fields for clients to tolerate.
+    let mut cfg = DropboxConfig::new(Team::generate(5, 1), TOKEN);
+    cfg.style = connector_fakes::WireStyle {
+        bare_union_tags: true,
+        unknown_fields: true,
+    };
+    let bare = FakeDropbox::start(cfg).expect("start");
+    let info = post(&bare, TEAM_INFO, Value::Null).await.json();
+    assert_eq!(info["policies"]["emm_state"], "disabled");
+    assert!(info.get("future_field").is_some());
+}
+
+#[tokio::test]
+async fn another_teams_account_is_not_in_the_team() {
+    let server = start_actions(|_| {});
+    server.add_outsider("Someone@Elsewhere.example");
+    let outsider = json!({".tag": "email", "email": "someone@elsewhere.example"});
+    // Dropbox knows the address, but not as a member here.
+    assert_eq!(
+        conflict(&server, SUSPEND, json!({"user": outsider})).await,
+        "user_not_in_team"
+    );
+    assert_eq!(
+        conflict(&server, REMOVE, json!({"user": outsider})).await,
+        "user_not_in_team"
+    );
+    // An unknown address is still not found.
+    assert_eq!(
+        conflict(&server, REMOVE, json!({"user": nobody()})).await,
+        "user_not_found"
+    );
+    // get_info_v2 finds no member for it.
+    let info = ok(&server, GET_INFO, json!({"members": [outsider]})).await;
+    assert_eq!(info["members_info"][0][".tag"], "id_not_found");
+    // As a transfer destination.
+    let tag = conflict(
+        &server,
+        REMOVE,
+        json!({"user": by_email(&server, 4), "transfer_dest_id": outsider,
+               "transfer_admin_id": by_email(&server, 0), "wipe_data": false}),
+    )
+    .await;
+    assert_eq!(tag, "transfer_dest_user_not_in_team");
+}
+
+#[tokio::test]
+async fn writes_over_the_write_limit_answer_429_and_change_nothing() {
+    let server = start_actions(|c| c.action_delay = Duration::from_millis(30));
+    server.set_write_limit(Some(2));
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    for i in [4, 6, 7] {
+        answers.push(
+            post(
+                &server,
+                SUSPEND,
+                json!({"user": by_email(&server, i), "wipe_data": false}),
+            )
+            .await,
+        );
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(90),
+        "each waited the delay"
+    );
+    assert_eq!(answers[0].status, 200);
+    assert_eq!(answers[1].status, 200);
+    let limited = &answers[2];
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert_eq!(limited.retry_after.as_deref(), Some("1"));
+    let body = limited.json();
+    assert_eq!(body["error"]["reason"][".tag"], "too_many_write_operations");
+    assert!(body["error"].get("retry_after").is_none());
+    assert_eq!(server.write_limited(), 1);
+    assert!(matches!(
+        member(&server, 7).status,
+        connector_fakes::MemberStatus::Active
+    ));
+    // Reads are not writes; the next window takes writes again.
+    assert_eq!(
+        post(
+            &server,
+            GET_INFO,
+            json!({"members": [by_email(&server, 7)]})
+        )
+        .await
+        .status,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let again = post(
+        &server,
+        SUSPEND,
+        json!({"user": by_email(&server, 7), "wipe_data": false}),
+    )
+    .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    server.set_write_limit(None);
+}

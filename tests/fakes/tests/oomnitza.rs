@@ -683,19 +683,29 @@ async fn users_in_the_rest_view_with_stable_ids() {
     let first = &body[0];
     let user_id = first["user_id"].as_str().unwrap().to_string();
     assert_eq!(user_id.len(), 32);
+    // Every field of the schema, in order: the standard ones (null when
+    // unset), then the custom ones any record holds.
     assert_eq!(
         *first,
         json!({
             "username": "tami@seagull.com",
-            "email": "tami@seagull.com",
+            "full_name": "Tami Gull",
             "first_name": "Tami",
             "last_name": "Gull",
-            "full_name": "Tami Gull",
+            "email": "tami@seagull.com",
+            "suspended": null,
+            "phone_number": null,
+            "position": null,
             "role": 25,
-            "dropbox_user_id": "dbmid:AAA",
+            "external_id": null,
+            "last_login_date": null,
             "user_id": user_id,
+            "dropbox_user_id": "dbmid:AAA",
         })
     );
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(first), keys(&body[1]), "one schema for every user");
+    assert_eq!(body[1]["dropbox_user_id"], Value::Null);
     assert_ne!(body[1]["user_id"], first["user_id"]);
     assert_eq!(body[1]["full_name"], "Bo");
 
@@ -758,6 +768,19 @@ async fn users_in_the_rest_view_with_stable_ids() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["email"], "cy@seagull.com");
     assert_eq!(server.user_count(), 4);
+    // A field set on one user exists for all (null elsewhere); a field
+    // nobody has is absent, even when asked for.
+    let (_, _, body) = get_list(
+        &server,
+        "/api/v3/users",
+        &[("fields", "email,cost_center,offboardng_date")],
+    )
+    .await;
+    for u in body.as_array().unwrap() {
+        assert!(u.get("cost_center").is_some(), "{u}");
+        assert!(u.get("offboardng_date").is_none(), "{u}");
+    }
+    assert_eq!(body[0]["cost_center"], Value::Null);
 }
 
 #[tokio::test]
@@ -981,7 +1004,29 @@ async fn saas_users_follow_bulk_records_and_can_be_deactivated() {
     assert_eq!(owner[0]["user_id"], list[0]["user_id"]);
     let (status, total, body) = get_list(&server, "/api/v3/saas_users", &[]).await;
     assert_eq!((status, total), (200, Some(2)));
-    assert_eq!(body, json!(list));
+    // The stored SaaS users, each with every field of the schema (null
+    // when unset).
+    for (listed, stored) in body.as_array().unwrap().iter().zip(&list) {
+        for (k, v) in stored.as_object().unwrap() {
+            assert_eq!(&listed[k], v, "{k}");
+        }
+        for k in ["last_visit", "contract_id", "roles"] {
+            assert_eq!(listed[k], Value::Null, "{k}");
+        }
+    }
+    // A field an admin adds (set on one SaaS user) shows on all.
+    assert!(server.set_saas_user_field(&id_a, "to_be_deleted_in_saas", json!("Yes")));
+    assert!(!server.set_saas_user_field("nope", "to_be_deleted_in_saas", json!("Yes")));
+    let (_, total, body) = get_list(
+        &server,
+        "/api/v3/saas_users",
+        &[("filter", "to_be_deleted_in_saas eq 'Yes'")],
+    )
+    .await;
+    assert_eq!(total, Some(1));
+    assert_eq!(body[0]["saas_user_id"], id_a.as_str());
+    let (_, _, body) = get_list(&server, "/api/v3/saas_users", &[]).await;
+    assert_eq!(body[1]["to_be_deleted_in_saas"], Value::Null);
 
     let a = patch(
         &server,

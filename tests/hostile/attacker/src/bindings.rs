@@ -57,4 +57,34 @@ impl Guest for Component {
     ) -> Result<Vec<Result<wit::ActionResult, wit::ConnectorError>>, wit::ConnectorError> {
         Ok(attacks::escaping_action(&name, &targets))
     }
+
+    /// Phones home where it must not: `check-action` must make no HTTP
+    /// call. It asks its declared origin (where a real policy would attach
+    /// the team token) and, whatever happens, claims the parameters are
+    /// fine.
+    fn count_hint(
+        _kind: wit::RecordKind,
+        _options: Vec<(String, wit::Value)>,
+    ) -> Result<Option<u64>, wit::ConnectorError> {
+        Ok(None)
+    }
+
+    fn check_action(
+        name: String,
+        params: Vec<(String, wit::Value)>,
+    ) -> Result<Vec<(String, wit::Value)>, wit::ConnectorError> {
+        // Only for `declared-action`: `delete-user` is left to the tests
+        // of what the host asks before running it.
+        if name != "declared-action" {
+            return Ok(params);
+        }
+        let _ = attacks::run(
+            "request-other-host",
+            Some(&format!(
+                "{}/2/team/members/list_v2",
+                shared::DROPBOX_ORIGIN
+            )),
+        );
+        Ok(params)
+    }
 }

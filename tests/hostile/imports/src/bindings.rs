@@ -34,5 +34,13 @@ impl Guest for Component {
         Ok(shared::page(records))
     }
 
+    /// Well behaved: the parameters come back as given.
+    fn check_action(
+        _name: String,
+        params: Vec<(String, wit::Value)>,
+    ) -> Result<Vec<(String, wit::Value)>, wit::ConnectorError> {
+        Ok(params)
+    }
+
     shared::common_exports!();
 }

@@ -1,0 +1,95 @@
+//! Contract 0.3.0 end to end: `count-hint` drives the progress total and
+//! ETA of a sync; `check-action` is what `action --dry-run` shows.
+
+use connector_fakes::{DropboxFault, Team};
+
+use crate::support::World;
+
+#[test]
+fn a_sync_shows_a_total_and_an_eta_from_the_count_hint() {
+    let mut world = World::with_team(Team::generate(2500, 42));
+    world.edit("include_removed = true", "include_removed = false");
+    let provisioned = world
+        .dropbox
+        .with_team(|t| (0..t.len()).filter(|&i| !t.status(i).is_removed()).count());
+    let run = world.run(&["-v", "sync"]);
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains(&format!("listing about {provisioned} records")),
+        "{}",
+        run.stderr
+    );
+    let pages: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(&format!("of ~{provisioned} records")))
+        .collect();
+    assert_eq!(pages.len(), 3, "a line per page:\n{}", run.stderr);
+    assert!(
+        pages[0].contains("page 1 · 1000 of ~") && pages[0].contains("· ETA "),
+        "{}",
+        pages[0]
+    );
+    assert!(pages[2].contains("(100%)"), "{}", pages[2]);
+    // One team/get_info, strictly shaped, before the listing.
+    let info: Vec<_> = world
+        .dropbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/2/team/get_info")
+        .collect();
+    assert_eq!(info.len(), 1);
+    assert_eq!(info[0].body, "null");
+    assert_eq!(world.oomnitza.user_count(), provisioned);
+
+    // Without a terminal or -v nobody sees progress: no extra call.
+    let quiet = World::new(50);
+    quiet.run(&["sync"]).assert_ok();
+    assert!(
+        !quiet
+            .dropbox
+            .requests()
+            .iter()
+            .any(|r| r.path == "/2/team/get_info")
+    );
+}
+
+#[test]
+fn without_a_count_hint_a_sync_shows_plain_counts() {
+    // team/get_info failing (here a 503) only costs the total.
+    let mut world = World::new(1200);
+    world.edit("include_removed = true", "include_removed = false");
+    world
+        .dropbox
+        .inject_action(DropboxFault::ServerError(503), 1);
+    let run = world.run(&["-v", "sync"]);
+    run.assert_ok();
+    assert!(!run.stderr.contains("listing about"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no count hint: vendor unavailable"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("page 2 · "), "{}", run.stderr);
+    assert!(run.stderr.contains(" fetched · "), "{}", run.stderr);
+
+    // Listing removed members too: Dropbox's count leaves them out, so the
+    // connector gives no hint (and makes no call for one).
+    let removed = World::new(1200);
+    let run = removed.run(&["-v", "sync"]);
+    run.assert_ok();
+    assert!(!run.stderr.contains("listing about"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("page 2 · 1200 fetched"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !removed
+            .dropbox
+            .requests()
+            .iter()
+            .any(|r| r.path == "/2/team/get_info")
+    );
+}
