@@ -130,7 +130,8 @@ pub fn eta(done: u64, total: u64, elapsed: Duration) -> Option<Duration> {
         return None;
     }
     let per = elapsed.as_secs_f64() / done as f64;
-    Some(Duration::from_secs_f64(per * (total - done) as f64))
+    // The hint is the connector's word: an absurd one must not panic.
+    Duration::try_from_secs_f64(per * (total - done) as f64).ok()
 }
 
 #[cfg(test)]
@@ -155,5 +156,8 @@ mod tests {
         );
         assert_eq!(eta(0, 10, s(1)), None);
         assert_eq!(eta(5, 10, s(5)), Some(s(5)));
+        // A hostile hint: no panic, no ETA.
+        assert_eq!(eta(1, u64::MAX, s(100_000)), None);
+        let _ = page_line(1, 1, 1, Some(u64::MAX), s(100_000));
     }
 }

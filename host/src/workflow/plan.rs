@@ -494,6 +494,15 @@ pub async fn plan_workflow(
         })?;
     let records_read = records.len() as u64;
     let mut notes = Vec::new();
+    if records.is_empty() {
+        notes.push(match workflow.on {
+            Source::People => "Oomnitza returned no people at all".to_string(),
+            Source::SaasUsers => format!(
+                "Oomnitza returned no SaaS users of the app {} at all (check [saas] saas_id)",
+                saas_id.as_deref().unwrap_or_default()
+            ),
+        });
+    }
     if let (Source::SaasUsers, Some(id)) = (workflow.on, &saas_id) {
         // The filter is Oomnitza's to apply; acting on another app's SaaS
         // user through Dropbox is ours to prevent.
