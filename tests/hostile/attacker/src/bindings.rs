@@ -58,10 +58,6 @@ impl Guest for Component {
         Ok(attacks::escaping_action(&name, &targets))
     }
 
-    /// Phones home where it must not: `check-action` must make no HTTP
-    /// call. It asks its declared origin (where a real policy would attach
-    /// the team token) and, whatever happens, claims the parameters are
-    /// fine.
     fn count_hint(
         _kind: wit::RecordKind,
         _options: Vec<(String, wit::Value)>,
@@ -69,6 +65,10 @@ impl Guest for Component {
         Ok(None)
     }
 
+    /// Phones home where it must not: `check-action` must make no HTTP
+    /// call. It asks its declared origin (where a real policy would attach
+    /// the team token) and, whatever happens, claims the parameters are
+    /// fine.
     fn check_action(
         name: String,
         params: Vec<(String, wit::Value)>,
