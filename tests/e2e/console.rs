@@ -11,11 +11,11 @@ use connector_fakes::{MemberStatus, Role};
 
 use crate::support::World;
 
-const XSS: &str = "<img src=x onerror=alert(1)>";
+pub(crate) const XSS: &str = "<img src=x onerror=alert(1)>";
 const ANSI: &str = "\u{1b}[31mRED\u{1b}]0;pwned\u{7}";
 
 /// A team whose first member is an admin with a hostile name.
-fn hostile_team(n: usize) -> Team {
+pub(crate) fn hostile_team(n: usize) -> Team {
     let mut team = Team::generate(n, 42);
     let mut m = team.member(0);
     m.name.given_name = XSS.into();
@@ -183,10 +183,10 @@ fn post(addr: &str, path: &str, cookie: &str, origin: Option<&str>, body: &str) 
     (code, text)
 }
 
-struct Console {
+pub(crate) struct Console {
     child: Child,
-    addr: String,
-    token: String,
+    pub addr: String,
+    pub token: String,
 }
 
 impl Drop for Console {
@@ -196,7 +196,7 @@ impl Drop for Console {
     }
 }
 
-fn start_console(world: &World) -> Console {
+pub(crate) fn start_console(world: &World) -> Console {
     let config = world.write_config();
     let mut child = Command::new(env!("CARGO_BIN_EXE_oomnitza-connect"))
         .args(["--config", config.to_str().expect("utf-8")])
@@ -283,6 +283,12 @@ fn the_console_needs_its_token_csrf_and_origin_and_saves_the_mapping() {
         "{csp}"
     );
     assert!(!csp.contains("script-src"), "no script allowed at all");
+    // `no-referrer` would make browsers send `Origin: null` with the forms.
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("referrer-policy: same-origin"),
+        "{head}"
+    );
     assert!(!page.contains(XSS) && !page.contains('\u{1b}'));
     assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
     let (code, _, members) = get(addr, "/members?status=active&page=0", &cookie);

@@ -7,6 +7,7 @@
 
 mod support;
 
+mod browser;
 mod config_errors;
 mod console;
 mod contract;
