@@ -221,7 +221,7 @@ pub fn fetch_options(config: &Config, manifest: &Manifest) -> Result<Vec<(String
 }
 
 /// Loads one secret, or notes why it is missing.
-fn load_secret(
+pub(crate) fn load_secret(
     config: &Config,
     key: &str,
     src: Option<&SecretSource>,

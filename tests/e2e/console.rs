@@ -420,3 +420,86 @@ fn the_console_needs_its_token_csrf_and_origin_and_saves_the_mapping() {
     assert_eq!(code, 200);
     assert!(report.contains("data-chart=\"status\""));
 }
+
+/// The session cookie of a console, from its token.
+fn session(c: &Console) -> String {
+    let (code, head, _) = get(&c.addr, &format!("/?token={}", c.token), "");
+    assert_eq!(code, 303, "{head}");
+    head.lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .and_then(|l| l["set-cookie:".len()..].trim().split(';').next())
+        .expect("a cookie")
+        .to_owned()
+}
+
+#[test]
+fn the_console_lists_the_saas_users_oomnitza_holds_read_only_and_escaped() {
+    let mut world = World::with_team(hostile_team(130));
+    world
+        .edit("mode = \"user-only\"", "mode = \"user-plus-saas\"")
+        .append("\n[saas]\nsaas_id = \"dbx\"\n");
+    world.run(&["sync"]).assert_ok();
+    let held = world.oomnitza.saas_users();
+    assert!(held.len() > 100, "more than a page: {}", held.len());
+    let c = start_console(&world);
+    let cookie = session(&c);
+
+    let (code, _, page) = get(&c.addr, "/saas", &cookie);
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains(&format!("data-total=\"{}\"", held.len())),
+        "{page}"
+    );
+    assert_eq!(page.matches("data-saas-user=").count(), 100, "a page");
+    let (_, _, second) = get(&c.addr, "/saas?page=1", &cookie);
+    assert_eq!(second.matches("data-saas-user=").count(), held.len() - 100);
+    // Every value is escaped; control characters are visible escapes.
+    for p in [&page, &second] {
+        assert!(!p.contains(XSS) && !p.contains('\u{1b}'));
+    }
+    // The hostile member (the first) is listed by its key, its values as
+    // Oomnitza holds them, escaped.
+    let key = hostile_team(130).member(0).email.to_lowercase();
+    let hostile = held
+        .iter()
+        .find(|u| u["sync_key"] == key.as_str())
+        .expect("the hostile member's SaaS user");
+    let id = hostile["saas_user_id"].as_str().expect("an id");
+    let both = format!("{page}{second}");
+    let row = &both[both
+        .find(&format!("data-saas-user=\"{id}\""))
+        .expect("its row")..];
+    let row = &row[..row.find("</tr>").expect("row ends")];
+    let name = hostile["name"].as_str().unwrap_or_default();
+    let escaped = name
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    assert!(row.contains(&key), "{row}");
+    assert!(row.contains(&escaped), "{name:?} in {row}");
+    // Read-only: no form posts from this page, and POST is not a route.
+    assert!(!page.contains("method=\"post\""));
+    let (code, _) = post(
+        &c.addr,
+        "/saas",
+        &cookie,
+        Some(&format!("http://{}", c.addr)),
+        "csrf=x",
+    );
+    assert_eq!(code, 405);
+    // A filter reaches Oomnitza's query.
+    let (_, _, inactive) = get(&c.addr, "/saas?status=inactive", &cookie);
+    assert!(inactive.contains("data-total=\"0\""), "{inactive}");
+}
+
+#[test]
+fn the_saas_page_says_when_the_integration_syncs_users_only() {
+    let world = World::new(5);
+    world.run(&["sync"]).assert_ok();
+    let c = start_console(&world);
+    let cookie = session(&c);
+    let (code, _, page) = get(&c.addr, "/saas", &cookie);
+    assert_eq!(code, 200);
+    assert!(page.contains("data-saas=\"none\""), "{page}");
+}

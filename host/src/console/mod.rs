@@ -255,6 +255,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/runs", get(pages::runs))
         .route("/runs/{id}", get(pages::run))
         .route("/audit", get(pages::audit))
+        .route("/saas", get(pages::saas))
         .route("/report", get(pages::report))
         .route("/mapping", get(pages::mapping).post(pages::mapping_post))
         .route("/sync", post(pages::start_sync))

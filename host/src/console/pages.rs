@@ -42,6 +42,7 @@ fn layout(c: &Console, on: &str, title: &str, body: Markup) -> Response {
                     (link("/mapping", "Mapping"))
                     (link("/actions", "Actions & workflows"))
                     (link("/audit", "Audit log"))
+                    (link("/saas", "SaaS users"))
                     (link("/report", "Report"))
                 }
                 main { h1 { (title) } (body) }
@@ -358,6 +359,118 @@ pub async fn audit(State(c): Shared, Query(f): Query<views::AuditFilter>) -> Res
             },
         ),
     }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct SaasQuery {
+    status: Option<String>,
+    page: Option<u64>,
+}
+
+/// A SaaS user's field as one line of text ("–" when absent).
+fn saas_text(u: &serde_json::Value, key: &str) -> String {
+    match &u[key] {
+        serde_json::Value::Null => "–".into(),
+        serde_json::Value::String(s) => crate::term::clean_line(s).into_owned(),
+        v => crate::term::clean_line(&v.to_string()).into_owned(),
+    }
+}
+
+/// The SaaS users Oomnitza holds for this integration's app
+/// (`GET /api/v3/saas_users`, read-only, 100 a page).
+pub async fn saas(State(c): Shared, Query(q): Query<SaasQuery>) -> Response {
+    const COLUMNS: [(&str, &str); 7] = [
+        ("sync_key", "Sync key"),
+        ("name", "Name"),
+        ("email", "Email"),
+        ("role", "Role"),
+        ("status", "Status"),
+        ("saas_user_id", "SaaS user id"),
+        ("user_id", "User id"),
+    ];
+    let config = match Config::load(&c.config_path) {
+        Ok(x) => x,
+        Err(e) => return error_page(&c, "/saas", &e),
+    };
+    let Some(saas) = config.saas.clone() else {
+        return layout(
+            &c,
+            "/saas",
+            "SaaS users",
+            html! { p.notice data-saas="none" { "This integration has no [saas] table (integration.mode = \"user-only\"): it syncs users only, so Oomnitza holds no SaaS users for it." } },
+        );
+    };
+    let status = q
+        .status
+        .clone()
+        .filter(|s| s == "active" || s == "inactive");
+    let page = q.page.unwrap_or(0);
+    let listed = async {
+        let mut missing = vec![];
+        let token = crate::integration::load_secret(
+            &config,
+            "oomnitza.token",
+            config.oomnitza.token.as_ref(),
+            &mut missing,
+        )
+        .ok_or_else(|| anyhow::anyhow!("{}", missing.join("; ")))?;
+        let client = crate::oomnitza::OomnitzaClient::new(
+            &config.oomnitza.url,
+            &token,
+            config.limits.max_retries + 1,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut filter = format!("selected_saas_id eq '{}'", saas.saas_id.replace('\'', "''"));
+        if let Some(s) = &status {
+            filter.push_str(&format!(" and status eq '{s}'"));
+        }
+        client
+            .list_saas_users(&filter, PAGE as u32, page * PAGE)
+            .await
+            .map_err(|e| anyhow::anyhow!("listing SaaS users: {e}"))
+    }
+    .await;
+    let (users, total) = match listed {
+        Ok(x) => x,
+        Err(e) => return error_page(&c, "/saas", &e),
+    };
+    let link = |p: u64| {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(st) = &status {
+            s.append_pair("status", st);
+        }
+        s.append_pair("page", &p.to_string());
+        format!("/saas?{}", s.finish())
+    };
+    layout(
+        &c,
+        "/saas",
+        "SaaS users",
+        html! {
+            p.muted { "What Oomnitza holds for the SaaS app " code { (saas.saas_id) } " (" (saas.name) "), read live with GET /api/v3/saas_users; read-only." }
+            form.filters method="get" action="/saas" {
+                label { "Status" select name="status" {
+                    option value="" { "any" }
+                    @for s in ["active", "inactive"] { option value=(s) selected[status.as_deref() == Some(s)] { (s) } }
+                } }
+                button type="submit" { "Filter" }
+            }
+            p.muted data-total=(total) { (total) " SaaS users; page " (page + 1) " of " (total.div_ceil(PAGE).max(1)) }
+            table.data id="saas-users" {
+                thead { tr { @for (_, label) in COLUMNS { th { (label) } } } }
+                tbody { @for u in &users { tr data-saas-user=(saas_text(u, "saas_user_id")) {
+                    @for (key, _) in COLUMNS {
+                        @if key == "status" { td { span.badge data-status=(saas_text(u, key)) { (saas_text(u, key)) } } }
+                        @else { td { (saas_text(u, key)) } }
+                    }
+                } } }
+            }
+            div.pager {
+                @if page > 0 { a href=(link(page - 1)) { "← previous" } }
+                @if (page + 1) * PAGE < total { a href=(link(page + 1)) { "next →" } }
+            }
+        },
+    )
 }
 
 pub async fn report(State(c): Shared) -> Response {
