@@ -15,7 +15,7 @@
 //! - the blast-radius cap ([`plan::Plan::over_cap`]): a plan that would act
 //!   on more than `max_users` users does nothing unless the operator
 //!   allows it once (`--allow-more N`);
-//! - [`execute`]: run the steps, `concurrency` users at a time, waiting out
+//! - [`execute`](mod@execute): run the steps, `concurrency` users at a time, waiting out
 //!   vendor rate limits, every outcome in the audit log.
 //!
 //! Nothing here prints: plans and results are returned to the caller.
