@@ -20,14 +20,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 use connector_fakes::{DropboxConfig, FakeDropbox, Team, WireStyle};
-use dropbox_connector::transport::{HttpResponse, Transport, TransportError};
-use dropbox_connector::{Connector, DropboxConnector};
+use dropbox_connector::DropboxConnector;
 use oomnitza_connect::bindings::{FetchRequest, MappingSpec, RecordKind, Value};
 use oomnitza_connect::credentials::{Bearer, Secret};
 use oomnitza_connect::engine::{LoadedComponent, load_component, new_engine};
 use oomnitza_connect::instance::ConnectorInstance;
 use oomnitza_connect::sandbox::policy::{Allowlist, Target};
 use oomnitza_connect::sandbox::{AddressPolicy, Limits, OutboundPolicy, Route};
+use oomnitza_connector_sdk::Connector;
+use oomnitza_connector_sdk::transport::{HttpResponse, Request, Transport, TransportError};
 
 const MEMBERS: usize = 1000;
 const RUNS: usize = 40;
@@ -40,7 +41,7 @@ const COLD_RUNS: usize = 3;
 struct Canned(Vec<u8>);
 
 impl Transport for Canned {
-    fn post_json(&mut self, _url: &str, _body: &[u8]) -> Result<HttpResponse, TransportError> {
+    fn send(&mut self, _request: &Request) -> Result<HttpResponse, TransportError> {
         Ok(HttpResponse {
             status: 200,
             retry_after: None,
@@ -167,8 +168,8 @@ fn main() -> Result<()> {
     let page = page_json(&team);
 
     // Native: one parse, and the smart mapping alone.
-    let native_req = dropbox_connector::types::FetchRequest {
-        kind: dropbox_connector::types::RecordKind::Users,
+    let native_req = oomnitza_connector_sdk::types::FetchRequest {
+        kind: oomnitza_connector_sdk::types::RecordKind::Users,
         cursor: None,
         page_size: 1000,
         options: vec![],
@@ -183,10 +184,10 @@ fn main() -> Result<()> {
         .fetch(native_req.clone())
         .map_err(|e| anyhow!("{e:?}"))?
         .records;
-    let native_spec = dropbox_connector::dropbox::catalog::default_mapping();
-    let compiled = dropbox_connector::mapping::CompiledSpec::compile(
+    let native_spec = dropbox_connector::catalog::default_mapping();
+    let compiled = oomnitza_connector_sdk::mapping::CompiledSpec::compile(
         &native_spec,
-        &dropbox_connector::dropbox::catalog::FIELD_NAMES,
+        &dropbox_connector::catalog::FIELD_NAMES,
     )
     .map_err(|e| anyhow!("{e:?}"))?;
     let with_map = time(RUNS, || compiled.map_records(records.clone()).len());

@@ -1,4 +1,4 @@
-// Starts `fake-servers` (tests/fakes: the fake Dropbox and the fake
+// Starts `fake-servers` (fakes/: the fake Dropbox and the fake
 // Oomnitza) in its own process and reads the JSON line with their URLs.
 
 import { spawn } from "node:child_process";

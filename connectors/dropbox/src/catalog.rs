@@ -3,10 +3,10 @@
 //! Field names are the stable API (mappings and filters refer to them);
 //! their order is the position of each value in a [`SourceRecord`].
 
-use super::actions;
-use super::client::API_ORIGIN;
-use super::wire::TeamMemberInfoV2;
-use crate::types::{
+use crate::actions;
+use crate::client::API_ORIGIN;
+use crate::wire::TeamMemberInfoV2;
+use oomnitza_connector_sdk::types::{
     CredentialKind, FieldInfo, HostRequirement, Manifest, MappingRule, MappingSpec, ParamInfo,
     RecordKind, RuleSource, SourceRecord, Transform, Value, ValueType,
 };
@@ -476,7 +476,7 @@ pub fn manifest() -> Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dropbox::wire::{self, MembersListResult};
+    use crate::wire::{self, MembersListResult};
 
     fn members(json: &str) -> Vec<TeamMemberInfoV2> {
         wire::parse::<MembersListResult>(json.as_bytes())
@@ -724,6 +724,12 @@ mod tests {
         );
         assert_eq!(m.default_mapping.sync_key, vec!["EMAIL".to_owned()]);
         // The default mapping is valid against the catalog.
-        assert!(crate::mapping::CompiledSpec::compile(&m.default_mapping, &FIELD_NAMES).is_ok());
+        assert!(
+            oomnitza_connector_sdk::mapping::CompiledSpec::compile(
+                &m.default_mapping,
+                &FIELD_NAMES
+            )
+            .is_ok()
+        );
     }
 }

@@ -5,15 +5,16 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use dropbox_connector::dropbox::catalog::{self, FIELD_NAMES};
-use dropbox_connector::dropbox::wire::{self, MembersListResult};
-use dropbox_connector::mapping::{self, CompiledSpec};
-use dropbox_connector::transport::{HttpResponse, Transport, TransportError};
-use dropbox_connector::types::{
+use dropbox_connector::DropboxConnector;
+use dropbox_connector::catalog::{self, FIELD_NAMES};
+use dropbox_connector::wire::{self, MembersListResult};
+use oomnitza_connector_sdk::Connector;
+use oomnitza_connector_sdk::mapping::{self, CompiledSpec};
+use oomnitza_connector_sdk::transport::{HttpResponse, Request, Transport, TransportError};
+use oomnitza_connector_sdk::types::{
     Condition, FetchRequest, Filter, FilterEffect, MapOutcome, MappingRule, RecordKind, RuleSource,
     Transform, Value,
 };
-use dropbox_connector::{Connector, DropboxConnector};
 
 /// A page of `n` members; every 10th is suspended with two roles, every
 /// 50th has no email (so the default mapping fails it).
@@ -48,7 +49,7 @@ fn big_page(n: usize) -> String {
 struct Canned(Vec<u8>);
 
 impl Transport for Canned {
-    fn post_json(&mut self, _url: &str, _body: &[u8]) -> Result<HttpResponse, TransportError> {
+    fn send(&mut self, _request: &Request) -> Result<HttpResponse, TransportError> {
         Ok(HttpResponse {
             status: 200,
             retry_after: None,

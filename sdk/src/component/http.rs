@@ -5,20 +5,20 @@
 //! (respecting the stream's write budget), wait for the response, read the
 //! whole body. One more may be started ahead ([`Transport::prefetch`]): it
 //! stays in flight in the host between calls (the instance keeps it), and
-//! the next request for the same URL and body takes its answer. The host attaches credentials and refuses requests to
-//! origins the manifest does not declare (`http-request-denied`), which
-//! becomes [`TransportError::Denied`].
+//! the next equal request takes its answer. The host attaches credentials
+//! and refuses requests to origins it does not allow
+//! (`http-request-denied`), which becomes [`TransportError::Denied`].
 
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
-    ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
-    Scheme,
+    ErrorCode, Fields, HeaderError, IncomingBody, IncomingResponse, Method, OutgoingBody,
+    OutgoingRequest, Scheme,
 };
 use wasi::io::streams::{OutputStream, StreamError};
 
-use crate::transport::{HttpResponse, Transport, TransportError, split_url};
+use crate::transport::{self, HttpResponse, Request, Transport, TransportError, split_url};
 
-/// The largest response body read (a 1,000-member page is ~1-2 MB).
+/// The largest response body read (a 1,000-record page is ~1-2 MB).
 const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 
 /// How much to ask for per read: the host answers with what it has, so a
@@ -29,10 +29,9 @@ const READ_CHUNK: u64 = 1024 * 1024;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WasiTransport;
 
-/// A request started ahead (its URL is the flight's), waiting for the call
-/// that wants it.
+/// A request started ahead, waiting for the call that wants it.
 struct Ahead {
-    body: Vec<u8>,
+    request: Request,
     flight: InFlight,
 }
 
@@ -41,21 +40,20 @@ thread_local! {
 }
 
 impl Transport for WasiTransport {
-    fn post_json(&mut self, url: &str, body: &[u8]) -> Result<HttpResponse, TransportError> {
+    fn send(&mut self, request: &Request) -> Result<HttpResponse, TransportError> {
         // Any other request abandons the one ahead (dropping its future
         // makes the host drop the request).
         if let Some(ahead) = AHEAD.with(|a| a.borrow_mut().take())
-            && ahead.flight.url == url
-            && ahead.body == body
+            && ahead.request == *request
         {
             return ahead.flight.finish();
         }
-        start(url, body)?.finish()
+        start(request)?.finish()
     }
 
-    fn prefetch(&mut self, url: &str, body: &[u8]) {
-        let ahead = start(url, body).ok().map(|flight| Ahead {
-            body: body.to_vec(),
+    fn prefetch(&mut self, request: &Request) {
+        let ahead = start(request).ok().map(|flight| Ahead {
+            request: request.clone(),
             flight,
         });
         AHEAD.with(|a| *a.borrow_mut() = ahead);
@@ -64,16 +62,19 @@ impl Transport for WasiTransport {
 
 /// A request on its way: sent (or refused), its answer not yet read.
 struct InFlight {
-    url: String,
+    /// `METHOD url`, for messages.
+    what: String,
     future: wasi::http::types::FutureIncomingResponse,
     /// How sending the body went; a failure speaks only if no answer comes.
     sent: Result<(), TransportError>,
 }
 
-/// Starts `POST url`: builds the request, hands it to the host, writes the
-/// body.
-fn start(url: &str, body: &[u8]) -> Result<InFlight, TransportError> {
-    let fail = |what: &str| TransportError::Unavailable(format!("{what} for POST {url}"));
+/// Starts `request`: builds it, hands it to the host, writes the body.
+fn start(request: &Request) -> Result<InFlight, TransportError> {
+    let url = request.url.as_str();
+    let body = request.body.as_slice();
+    let what = format!("{} {url}", request.method.as_str());
+    let fail = |problem: &str| TransportError::Unavailable(format!("{problem} for {what}"));
     let (scheme, authority, path) = split_url(url).ok_or_else(|| fail("invalid URL"))?;
     let path = if path.starts_with('/') {
         path.to_owned()
@@ -88,32 +89,44 @@ fn start(url: &str, body: &[u8]) -> Result<InFlight, TransportError> {
 
     // A declared length lets the host send the body in one piece rather
     // than chunked; `finish` checks that exactly this much was written.
-    let headers = Fields::from_list(&[
-        ("content-type".to_owned(), b"application/json".to_vec()),
-        (
+    let mut list: Vec<(String, Vec<u8>)> = request
+        .headers
+        .iter()
+        .filter(|(name, _)| name != "content-length")
+        .map(|(name, value)| (name.clone(), value.as_bytes().to_vec()))
+        .collect();
+    if !body.is_empty() || request.method != transport::Method::Get {
+        list.push((
             "content-length".to_owned(),
             body.len().to_string().into_bytes(),
-        ),
-    ])
-    .map_err(|e| TransportError::Unavailable(format!("bad request header: {e:?}")))?;
-    let request = OutgoingRequest::new(headers);
-    request
-        .set_method(&Method::Post)
+        ));
+    }
+    let headers = Fields::from_list(&list).map_err(|e| {
+        let why = match e {
+            HeaderError::InvalidSyntax => "a request header is not valid HTTP",
+            HeaderError::Forbidden => "a request header is forbidden by the host",
+            HeaderError::Immutable => "the request headers are immutable",
+        };
+        TransportError::Unavailable(format!("{why} for {what}"))
+    })?;
+    let outgoing = OutgoingRequest::new(headers);
+    outgoing
+        .set_method(&method(request.method))
         .map_err(|()| fail("method rejected"))?;
-    request
+    outgoing
         .set_scheme(Some(&scheme))
         .map_err(|()| fail("scheme rejected"))?;
-    request
+    outgoing
         .set_authority(Some(authority))
         .map_err(|()| fail("authority rejected"))?;
-    request
+    outgoing
         .set_path_with_query(Some(&path))
         .map_err(|()| fail("path rejected"))?;
-    let outgoing_body = request.body().map_err(|()| fail("no request body"))?;
+    let outgoing_body = outgoing.body().map_err(|()| fail("no request body"))?;
 
     // Start the request first, so the host consumes the body while it
     // is written.
-    let future = outgoing_handler::handle(request, None).map_err(|e| error_code(url, e))?;
+    let future = outgoing_handler::handle(outgoing, None).map_err(|e| error_code(&what, e))?;
     // A failed write is not the final word: the host may have refused
     // the request (the future then says `http-request-denied`), or the
     // server may have answered before reading everything (hyper drops
@@ -121,13 +134,13 @@ fn start(url: &str, body: &[u8]) -> Result<InFlight, TransportError> {
     // decides, and it always resolves: the host bounds every request
     // with connect and first-byte timeouts.
     let sent = match outgoing_body.write() {
-        Ok(stream) => write_all(&stream, body).map_err(|e| stream_error(url, "sending", e)),
+        Ok(stream) => write_all(&stream, body).map_err(|e| stream_error(&what, "sending", e)),
         Err(()) => Err(fail("no request body stream")),
     };
     // The stream is dropped above, before the body is finished.
-    let finished = OutgoingBody::finish(outgoing_body, None).map_err(|e| error_code(url, e));
+    let finished = OutgoingBody::finish(outgoing_body, None).map_err(|e| error_code(&what, e));
     Ok(InFlight {
-        url: url.to_owned(),
+        what,
         future,
         sent: sent.and(finished),
     })
@@ -136,22 +149,20 @@ fn start(url: &str, body: &[u8]) -> Result<InFlight, TransportError> {
 impl InFlight {
     /// Waits for the answer and reads its whole body.
     fn finish(self) -> Result<HttpResponse, TransportError> {
-        let url = self.url.as_str();
+        let what = self.what.as_str();
         let response = loop {
             match self.future.get() {
                 Some(Ok(Ok(response))) => break response,
-                Some(Ok(Err(e))) => return Err(error_code(url, e)),
+                Some(Ok(Err(e))) => return Err(error_code(what, e)),
                 Some(Err(())) => {
                     return Err(self.sent.err().unwrap_or_else(|| {
-                        TransportError::Unavailable(format!(
-                            "response already taken for POST {url}"
-                        ))
+                        TransportError::Unavailable(format!("response already taken for {what}"))
                     }));
                 }
                 None => self.future.subscribe().block(),
             }
         };
-        read_response(url, &response)
+        read_response(what, &response)
     }
 }
 
@@ -173,7 +184,7 @@ fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError>
     stream.blocking_flush()
 }
 
-fn read_response(url: &str, response: &IncomingResponse) -> Result<HttpResponse, TransportError> {
+fn read_response(what: &str, response: &IncomingResponse) -> Result<HttpResponse, TransportError> {
     let status = response.status();
     let (retry_after, content_type, content_length) = {
         let headers = response.headers();
@@ -191,11 +202,11 @@ fn read_response(url: &str, response: &IncomingResponse) -> Result<HttpResponse,
         )
     };
     let incoming = response.consume().map_err(|()| {
-        TransportError::Unavailable(format!("response body already taken for POST {url}"))
+        TransportError::Unavailable(format!("response body already taken for {what}"))
     })?;
     let body = {
         let stream = incoming.stream().map_err(|()| {
-            TransportError::Unavailable(format!("no response body stream for POST {url}"))
+            TransportError::Unavailable(format!("no response body stream for {what}"))
         })?;
         // Sized once when the length is known (a page is ~640 KB), not
         // grown by copying as chunks arrive.
@@ -210,12 +221,12 @@ fn read_response(url: &str, response: &IncomingResponse) -> Result<HttpResponse,
                     body.extend_from_slice(&chunk);
                     if body.len() > MAX_RESPONSE_BODY {
                         return Err(TransportError::Unavailable(format!(
-                            "response body of POST {url} exceeds {MAX_RESPONSE_BODY} bytes"
+                            "response body of {what} exceeds {MAX_RESPONSE_BODY} bytes"
                         )));
                     }
                 }
                 Err(StreamError::Closed) => break,
-                Err(e) => return Err(stream_error(url, "receiving", e)),
+                Err(e) => return Err(stream_error(what, "receiving", e)),
             }
         }
         body
@@ -230,12 +241,21 @@ fn read_response(url: &str, response: &IncomingResponse) -> Result<HttpResponse,
     })
 }
 
-fn error_code(url: &str, code: ErrorCode) -> TransportError {
+/// `what` is `METHOD url`.
+fn error_code(what: &str, code: ErrorCode) -> TransportError {
     match code {
-        ErrorCode::HttpRequestDenied => {
-            TransportError::Denied(format!("the host refused POST {url}"))
-        }
-        other => TransportError::Unavailable(format!("POST {url}: {}", plain(&other))),
+        ErrorCode::HttpRequestDenied => TransportError::Denied(format!("the host refused {what}")),
+        other => TransportError::Unavailable(format!("{what}: {}", plain(&other))),
+    }
+}
+
+fn method(method: transport::Method) -> Method {
+    match method {
+        transport::Method::Get => Method::Get,
+        transport::Method::Post => Method::Post,
+        transport::Method::Put => Method::Put,
+        transport::Method::Patch => Method::Patch,
+        transport::Method::Delete => Method::Delete,
     }
 }
 
@@ -273,15 +293,16 @@ fn plain(code: &ErrorCode) -> String {
     }
 }
 
-fn stream_error(url: &str, what: &str, error: StreamError) -> TransportError {
+/// `what` is `METHOD url`; `doing` is `sending` or `receiving`.
+fn stream_error(what: &str, doing: &str, error: StreamError) -> TransportError {
     match error {
         StreamError::Closed => {
-            TransportError::Unavailable(format!("POST {url}: stream closed while {what}"))
+            TransportError::Unavailable(format!("{what}: stream closed while {doing}"))
         }
         StreamError::LastOperationFailed(e) => {
             let why = wasi::http::types::http_error_code(&e)
                 .map_or_else(|| "the connection failed".to_owned(), |c| plain(&c));
-            TransportError::Unavailable(format!("POST {url}: {what} failed: {why}"))
+            TransportError::Unavailable(format!("{what}: {doing} failed: {why}"))
         }
     }
 }

@@ -13,21 +13,17 @@
 
 use serde_json::Value as Json;
 
-use crate::transport::HttpResponse;
-use crate::types::{ConnectorError, RateLimit, UnauthorizedError, VendorConflict};
+use oomnitza_connector_sdk::transport::HttpResponse;
+use oomnitza_connector_sdk::types::{ConnectorError, RateLimit, UnauthorizedError, VendorConflict};
 
-/// The wait used when a 429 names none.
-///
-/// Dropbox omits `retry_after` for some limits (write-operation limits, per
-/// its spec) and a plain-text 429 carries none in the body; `Retry-After`
-/// is then the only hint, and proxies may drop it. One minute is a
-/// conservative guess: long enough that a host retrying on it does not spin
-/// against a limit that is still in force, short enough not to stall a sync
-/// for long. Hosts add their own backoff on repeats.
-pub const DEFAULT_RETRY_AFTER_SECONDS: u32 = 60;
-
-/// How much of a body an error message quotes.
-pub const MAX_QUOTED_BODY: usize = 1024;
+/// The wait used when a 429 names none: Dropbox omits `retry_after` for
+/// some limits (write-operation limits, per its spec) and a plain-text 429
+/// carries none in the body; `Retry-After` is then the only hint, and
+/// proxies may drop it.
+pub use oomnitza_connector_sdk::errors::DEFAULT_RETRY_AFTER_SECONDS;
+use oomnitza_connector_sdk::errors::{
+    describe_body, quote_body, retry_after_seconds, seconds_from_f64,
+};
 
 /// The contract error for a non-2xx answer to `route`.
 pub fn from_response(route: &str, response: &HttpResponse) -> ConnectorError {
@@ -51,7 +47,7 @@ pub fn from_response(route: &str, response: &HttpResponse) -> ConnectorError {
             let seconds = response
                 .retry_after
                 .as_deref()
-                .and_then(parse_seconds)
+                .and_then(retry_after_seconds)
                 .or_else(|| json.as_ref().and_then(body_retry_after))
                 .unwrap_or(DEFAULT_RETRY_AFTER_SECONDS);
             let message = json
@@ -234,63 +230,15 @@ fn body_retry_after(json: &Json) -> Option<u32> {
         .or_else(|| json.get("retry_after"))
         .and_then(|v| {
             v.as_u64()
-                .map(saturate)
+                .map(|s| u32::try_from(s).unwrap_or(u32::MAX))
                 .or_else(|| v.as_f64().and_then(seconds_from_f64))
         })
-}
-
-/// A `Retry-After` header in its delay-seconds form. The HTTP-date form is
-/// not understood (Dropbox sends seconds); it falls through to the body.
-fn parse_seconds(header: &str) -> Option<u32> {
-    let header = header.trim();
-    header
-        .parse::<u64>()
-        .ok()
-        .map(saturate)
-        .or_else(|| header.parse::<f64>().ok().and_then(seconds_from_f64))
-}
-
-fn saturate(seconds: u64) -> u32 {
-    u32::try_from(seconds).unwrap_or(u32::MAX)
-}
-
-fn seconds_from_f64(seconds: f64) -> Option<u32> {
-    if seconds.is_finite() && seconds >= 0.0 {
-        // Rounds up so a host never retries early; `as` saturates.
-        Some(seconds.ceil() as u32)
-    } else {
-        None
-    }
-}
-
-/// [`quote_body`], or `(empty body)`.
-fn describe_body(body: &[u8]) -> String {
-    let text = quote_body(body);
-    if text.is_empty() {
-        "(empty body)".to_owned()
-    } else {
-        text
-    }
-}
-
-/// The body as text for a message: lossy UTF-8, trimmed, at most
-/// [`MAX_QUOTED_BODY`] bytes (cut on a character boundary).
-pub fn quote_body(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.len() <= MAX_QUOTED_BODY {
-        return text.to_owned();
-    }
-    let mut end = MAX_QUOTED_BODY;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes in all)", &text[..end], body.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oomnitza_connector_sdk::errors::MAX_QUOTED_BODY;
 
     fn response(status: u16, body: &str) -> HttpResponse {
         HttpResponse {

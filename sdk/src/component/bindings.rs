@@ -1,6 +1,8 @@
 //! The WIT glue (wasm32 only): the generated bindings for world
-//! `user-connector`, the `export!`, and conversions between generated types
-//! and the crate's [`crate::types`]. No other file sees generated types.
+//! `user-connector`, one generic function per export (what
+//! [`export_connector!`](crate::export_connector) forwards to), and
+//! conversions between generated types and the crate's [`crate::types`].
+//! No other file sees generated types.
 //!
 //! Conversions move every string and list (no copies), so a page or a
 //! batch crosses this layer at the cost of re-tagging its values.
@@ -11,95 +13,102 @@
 wit_bindgen::generate!({
     world: "user-connector",
     path: "../wit",
+    // `export_connector!` expands in the connector's crate and calls this
+    // through `$crate`.
+    pub_export_macro: true,
+    export_macro_name: "__export_component",
 });
 
-use exports::oomnitza::connector::connector::Guest;
-use exports::oomnitza::connector::types as wit;
+pub use exports::oomnitza::connector::connector::Guest;
+pub use exports::oomnitza::connector::types as wit;
 
-use crate::clock::WasiSleeper;
-use crate::http::WasiTransport;
+use crate::Connector;
 use crate::types as own;
-use crate::{Connector, DropboxConnector};
 
-struct Component;
+/// What a connector type needs to be exported: the trait, and `Default` to
+/// build one per call (a call stands alone; state between pages lives in
+/// the cursor).
+pub trait Exportable: Connector + Default {}
+impl<C: Connector + Default> Exportable for C {}
 
-export!(Component);
+fn connector<C: Exportable>() -> C {
+    C::default()
+}
 
-impl Guest for Component {
-    fn describe() -> wit::Manifest {
-        DropboxConnector::with_sleeper(WasiTransport, WasiSleeper)
-            .describe()
-            .into()
-    }
+// The exports, one generic function each; `export_connector!` forwards the
+// generated `Guest` trait's functions here.
 
-    fn fetch(request: wit::FetchRequest) -> Result<wit::Page, wit::ConnectorError> {
-        DropboxConnector::with_sleeper(WasiTransport, WasiSleeper)
-            .fetch(request.into())
-            .map(Into::into)
-            .map_err(Into::into)
-    }
+pub fn describe<C: Exportable>() -> wit::Manifest {
+    connector::<C>().describe().into()
+}
 
-    fn fetch_mapped(
-        request: wit::FetchRequest,
-        spec: wit::MappingSpec,
-    ) -> Result<wit::MappedPage, wit::ConnectorError> {
-        let spec = own::MappingSpec::from(spec);
-        DropboxConnector::with_sleeper(WasiTransport, WasiSleeper)
-            .fetch_mapped(request.into(), &spec)
-            .map(Into::into)
-            .map_err(Into::into)
-    }
+pub fn fetch<C: Exportable>(request: wit::FetchRequest) -> Result<wit::Page, wit::ConnectorError> {
+    connector::<C>()
+        .fetch(request.into())
+        .map(Into::into)
+        .map_err(Into::into)
+}
 
-    fn map_records(
-        spec: wit::MappingSpec,
-        records: Vec<wit::SourceRecord>,
-    ) -> Result<Vec<wit::MapOutcome>, wit::ConnectorError> {
-        let spec = own::MappingSpec::from(spec);
-        let records = records.into_iter().map(Into::into).collect();
-        DropboxConnector::with_sleeper(WasiTransport, WasiSleeper)
-            .map_records(&spec, records)
-            .map(|outcomes| outcomes.into_iter().map(Into::into).collect())
-            .map_err(Into::into)
-    }
+pub fn fetch_mapped<C: Exportable>(
+    request: wit::FetchRequest,
+    spec: wit::MappingSpec,
+) -> Result<wit::MappedPage, wit::ConnectorError> {
+    let spec = own::MappingSpec::from(spec);
+    connector::<C>()
+        .fetch_mapped(request.into(), &spec)
+        .map(Into::into)
+        .map_err(Into::into)
+}
 
-    fn action(
-        name: String,
-        targets: Vec<wit::UserRef>,
-        params: Vec<(String, wit::Value)>,
-    ) -> Result<Vec<Result<wit::ActionResult, wit::ConnectorError>>, wit::ConnectorError> {
-        DropboxConnector::with_sleeper(WasiTransport, WasiSleeper)
-            .action(
-                &name,
-                targets.into_iter().map(Into::into).collect(),
-                pairs_in(params),
-            )
-            .map(|results| {
-                results
-                    .into_iter()
-                    .map(|r| r.map(Into::into).map_err(Into::into))
-                    .collect()
-            })
-            .map_err(Into::into)
-    }
+pub fn map_records<C: Exportable>(
+    spec: wit::MappingSpec,
+    records: Vec<wit::SourceRecord>,
+) -> Result<Vec<wit::MapOutcome>, wit::ConnectorError> {
+    let spec = own::MappingSpec::from(spec);
+    let records = records.into_iter().map(Into::into).collect();
+    connector::<C>()
+        .map_records(&spec, records)
+        .map(|outcomes| outcomes.into_iter().map(Into::into).collect())
+        .map_err(Into::into)
+}
 
-    fn check_action(
-        name: String,
-        params: Vec<(String, wit::Value)>,
-    ) -> Result<Vec<(String, wit::Value)>, wit::ConnectorError> {
-        DropboxConnector::with_sleeper(WasiTransport, WasiSleeper)
-            .check_action(&name, pairs_in(params))
-            .map(pairs_out)
-            .map_err(Into::into)
-    }
+pub fn action<C: Exportable>(
+    name: String,
+    targets: Vec<wit::UserRef>,
+    params: Vec<(String, wit::Value)>,
+) -> Result<Vec<Result<wit::ActionResult, wit::ConnectorError>>, wit::ConnectorError> {
+    connector::<C>()
+        .action(
+            &name,
+            targets.into_iter().map(Into::into).collect(),
+            pairs_in(params),
+        )
+        .map(|results| {
+            results
+                .into_iter()
+                .map(|r| r.map(Into::into).map_err(Into::into))
+                .collect()
+        })
+        .map_err(Into::into)
+}
 
-    fn count_hint(
-        kind: wit::RecordKind,
-        options: Vec<(String, wit::Value)>,
-    ) -> Result<Option<u64>, wit::ConnectorError> {
-        DropboxConnector::with_sleeper(WasiTransport, WasiSleeper)
-            .count_hint(kind.into(), &pairs_in(options))
-            .map_err(Into::into)
-    }
+pub fn check_action<C: Exportable>(
+    name: String,
+    params: Vec<(String, wit::Value)>,
+) -> Result<Vec<(String, wit::Value)>, wit::ConnectorError> {
+    connector::<C>()
+        .check_action(&name, pairs_in(params))
+        .map(pairs_out)
+        .map_err(Into::into)
+}
+
+pub fn count_hint<C: Exportable>(
+    kind: wit::RecordKind,
+    options: Vec<(String, wit::Value)>,
+) -> Result<Option<u64>, wit::ConnectorError> {
+    connector::<C>()
+        .count_hint(kind.into(), &pairs_in(options))
+        .map_err(Into::into)
 }
 
 fn pairs_in(pairs: Vec<(String, wit::Value)>) -> Vec<(String, own::Value)> {

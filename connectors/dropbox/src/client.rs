@@ -4,10 +4,10 @@
 //! fake server routes that origin itself. Never sets `Authorization`: the
 //! host attaches the team's token.
 
-use super::errors;
-use super::wire::{self, MembersListArg, MembersListContinueArg, MembersListResult};
-use crate::transport::{HttpResponse, Transport, TransportError};
-use crate::types::ConnectorError;
+use crate::errors;
+use crate::wire::{self, MembersListArg, MembersListContinueArg, MembersListResult};
+use oomnitza_connector_sdk::transport::{HttpResponse, Request, Transport};
+use oomnitza_connector_sdk::types::ConnectorError;
 
 /// Dropbox's RPC origin.
 pub const API_ORIGIN: &str = "https://api.dropboxapi.com";
@@ -76,10 +76,10 @@ pub fn list_members<T: Transport + ?Sized>(
     let body = body.map_err(|e| ConnectorError::Other(format!("cannot encode {route}: {e}")))?;
     let response = call(transport, route, &body)?;
     if read_ahead
-        && let Some((next, true)) = super::peek::continuation(&response.body)
+        && let Some((next, true)) = crate::peek::continuation(&response.body)
         && let Ok(next_body) = serde_json::to_vec(&MembersListContinueArg { cursor: &next })
     {
-        transport.prefetch(&route_url(ROUTE_CONTINUE), &next_body);
+        transport.prefetch(&Request::post_json(route_url(ROUTE_CONTINUE), next_body));
     }
     wire::parse::<MembersListResult>(&response.body)
         .map_err(|e| malformed(route, response.content_type.as_deref(), &e))
@@ -132,10 +132,7 @@ pub fn send<T: Transport + ?Sized>(
 ) -> Result<HttpResponse, ConnectorError> {
     transport
         .post_json(&route_url(route), body)
-        .map_err(|e| match e {
-            TransportError::Denied(m) => ConnectorError::Denied(m),
-            TransportError::Unavailable(m) => ConnectorError::Unavailable(m),
-        })
+        .map_err(oomnitza_connector_sdk::errors::from_transport)
 }
 
 /// A 2xx answer.
@@ -162,6 +159,7 @@ pub fn malformed(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use oomnitza_connector_sdk::transport::{Method, TransportError};
     use std::collections::VecDeque;
 
     /// A transport that records requests and answers from a script.
@@ -191,17 +189,27 @@ pub(crate) mod tests {
     }
 
     impl Transport for FakeTransport {
-        fn post_json(&mut self, url: &str, body: &[u8]) -> Result<HttpResponse, TransportError> {
-            self.requests
-                .push((url.to_owned(), String::from_utf8_lossy(body).into_owned()));
+        fn send(&mut self, request: &Request) -> Result<HttpResponse, TransportError> {
+            assert_eq!(request.method, Method::Post, "Dropbox routes are POSTs");
+            assert_eq!(
+                request.headers,
+                [("content-type".to_owned(), "application/json".to_owned())],
+                "a request carries its content type and nothing else (never a credential)"
+            );
+            self.requests.push((
+                request.url.clone(),
+                String::from_utf8_lossy(&request.body).into_owned(),
+            ));
             self.answers
                 .pop_front()
                 .unwrap_or_else(|| Err(TransportError::Unavailable("no scripted answer".into())))
         }
 
-        fn prefetch(&mut self, url: &str, body: &[u8]) {
-            self.prefetched
-                .push((url.to_owned(), String::from_utf8_lossy(body).into_owned()));
+        fn prefetch(&mut self, request: &Request) {
+            self.prefetched.push((
+                request.url.clone(),
+                String::from_utf8_lossy(&request.body).into_owned(),
+            ));
         }
     }
 

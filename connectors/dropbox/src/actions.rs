@@ -11,7 +11,7 @@
 //!
 //! Whole-call errors (`invalid-input`, before any HTTP call): an unknown
 //! action, a parameter that is unknown, repeated, ill-typed or missing
-//! ([`crate::params`]), a broken `delete-user` rule, an unknown role name.
+//! ([`oomnitza_connector_sdk::params`]), a broken `delete-user` rule, an unknown role name.
 //! Everything else is per target, in target order. After a target fails
 //! with `unauthorized`, `rate-limited` or `denied` (errors about the call,
 //! not the target), the remaining targets are not attempted and fail with
@@ -25,20 +25,20 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::catalog::MEMBER_ROLE;
-use super::client::{
+use crate::catalog::MEMBER_ROLE;
+use crate::client::{
     self, ROUTE_AVAILABLE_ROLES, ROUTE_GET_INFO, ROUTE_REMOVE, ROUTE_REMOVE_JOB_STATUS,
     ROUTE_SET_PERMISSIONS, ROUTE_SUSPEND, ROUTE_UNSUSPEND,
 };
-use super::errors;
-use super::wire::{
+use crate::errors;
+use crate::wire::{
     self, AsyncJobLaunch, AvailableRoles, MemberInfoItem, MembersGetInfoV2Arg, MembersRemoveArg,
     MembersSetPermissions2Arg, MembersSuspendArg, MembersUnsuspendArg, PollArg,
     SetPermissionsResult, TeamMemberRole, Union, UserSelectorArg, WireError,
 };
-use crate::params::{self, Params};
-use crate::transport::{HttpResponse, Sleeper, Transport};
-use crate::types::{
+use oomnitza_connector_sdk::params::{self, Params};
+use oomnitza_connector_sdk::transport::{HttpResponse, Sleeper, Transport};
+use oomnitza_connector_sdk::types::{
     ActionInfo, ActionResult, ActionStatus, ConnectorError, ParamInfo, UserRef, Value, ValueType,
 };
 
@@ -1013,8 +1013,8 @@ fn set_roles<T: Transport + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dropbox::client::tests::FakeTransport;
-    use crate::types::{RateLimit, UnauthorizedError, VendorConflict};
+    use crate::client::tests::FakeTransport;
+    use oomnitza_connector_sdk::types::{RateLimit, UnauthorizedError, VendorConflict};
 
     const SUSPEND: &str = "https://api.dropboxapi.com/2/team/members/suspend";
     const UNSUSPEND: &str = "https://api.dropboxapi.com/2/team/members/unsuspend";

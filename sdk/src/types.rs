@@ -262,7 +262,7 @@ pub struct RateLimit {
     pub message: String,
 }
 
-/// A vendor route error (Dropbox: HTTP 409).
+/// A vendor refused the operation in the current state (often HTTP 409).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VendorConflict {
     pub tag: String,

@@ -1,103 +1,45 @@
 //! The Dropbox team connector: a WASI 0.2 component implementing
-//! `oomnitza:connector/connector` (world `user-connector`, `../wit`).
+//! `oomnitza:connector` with the connector SDK (`oomnitza-connector-sdk`).
 //!
 //! It lists a Dropbox team's members (`team/members/list_v2`, then
-//! `list/continue_v2` with the cursor), turns each into a positional
-//! [`SourceRecord`] of the [field catalog](dropbox::catalog), and maps
-//! records to Oomnitza fields with the vendor-neutral [`mapping`] engine.
-//! Its actions (suspend, unsuspend, remove, read and set admin roles) are
-//! in [`dropbox::actions`].
+//! `list/continue_v2` with the cursor) and turns each into a positional
+//! [`SourceRecord`](oomnitza_connector_sdk::SourceRecord) of the
+//! [field catalog](catalog); the SDK's mapping engine maps them. Its
+//! actions (suspend, unsuspend, remove, read and set admin roles) are in
+//! [`actions`].
 //!
-//! Layout:
-//! - [`types`]: the contract's types as plain Rust;
-//! - [`dropbox`]: wire types and parser, client, error mapping, catalog,
-//!   actions;
-//! - [`mapping`]: the mapping engine (filters, rules, transforms);
-//! - [`params`]: checks action parameters against their declarations;
-//! - [`transport`]: the seams for HTTP ([`transport::Transport`]) and time
-//!   ([`transport::Sleeper`]);
-//! - `http`, `clock` and `bindings` (wasm32 only): the `wasi:http`
-//!   transport, the `wasi:clocks` sleeper and the WIT glue, the only code
-//!   that sees generated types.
+//! Layout (everything here is Dropbox knowledge; the SDK holds the rest):
+//! - [`wire`]: the API's types and their parser; [`peek`]: a quick scan
+//!   of a page for its cursor (read-ahead);
+//! - [`client`]: the RPC routes over a
+//!   [`Transport`](oomnitza_connector_sdk::Transport); [`errors`]: Dropbox's
+//!   error answers as contract errors;
+//! - [`catalog`]: the manifest, fields and smart mapping; [`actions`]: the
+//!   member actions.
 //!
 //! The component is stateless: every call stands alone, and the cursor is
 //! the only state between pages. It holds no credential: the host attaches
-//! the team token to requests for the origin the manifest declares.
+//! the team token to requests for the origin it binds.
 //!
-//! Natively this crate is an ordinary library (the `rlib`), so the mapping
-//! engine, the wire parser and the catalog can be tested and benchmarked
-//! without a component runtime.
+//! Natively this crate is an ordinary library (the `rlib`), so the wire
+//! parser, the client and the catalog are tested and benchmarked without a
+//! component runtime.
 
-pub mod dropbox;
-pub mod mapping;
-pub mod params;
-pub mod transport;
-pub mod types;
+pub mod actions;
+pub mod catalog;
+pub mod client;
+pub mod errors;
+pub mod peek;
+pub mod wire;
 
+use catalog::{FIELD_NAMES, MAX_PAGE_SIZE, OPTION_INCLUDE_REMOVED};
+use oomnitza_connector_sdk::Connector;
 #[cfg(target_arch = "wasm32")]
-mod bindings;
-#[cfg(target_arch = "wasm32")]
-mod clock;
-#[cfg(target_arch = "wasm32")]
-mod http;
-
-use dropbox::catalog::{self, FIELD_NAMES, MAX_PAGE_SIZE, OPTION_INCLUDE_REMOVED};
-use dropbox::{actions, client};
-use transport::{Sleeper, StdSleeper, Transport};
-use types::{
-    ActionResult, ConnectorError, FetchRequest, Manifest, MapOutcome, MappedPage, MappingSpec,
-    Page, RecordKind, SourceRecord, UserRef, Value,
+use oomnitza_connector_sdk::export_connector;
+use oomnitza_connector_sdk::transport::{Sleeper, StdSleeper, Transport};
+use oomnitza_connector_sdk::types::{
+    ActionResult, ConnectorError, FetchRequest, Manifest, Page, RecordKind, UserRef, Value,
 };
-
-/// The connector's operations over crate types; `bindings` forwards the
-/// component's exports here.
-pub trait Connector {
-    /// The manifest. Makes no HTTP calls.
-    fn describe(&self) -> Manifest;
-
-    /// One page of records.
-    fn fetch(&mut self, request: FetchRequest) -> Result<Page, ConnectorError>;
-
-    /// One page, mapped with `spec`: the sync's hot path, so records never
-    /// leave the component. An invalid spec fails before any HTTP call.
-    fn fetch_mapped(
-        &mut self,
-        request: FetchRequest,
-        spec: &MappingSpec,
-    ) -> Result<MappedPage, ConnectorError>;
-
-    /// One outcome per record, in order; an invalid spec fails the call.
-    /// Makes no HTTP calls.
-    fn map_records(
-        &self,
-        spec: &MappingSpec,
-        records: Vec<SourceRecord>,
-    ) -> Result<Vec<MapOutcome>, ConnectorError>;
-
-    /// Runs a declared action on each target.
-    fn action(
-        &mut self,
-        name: &str,
-        targets: Vec<UserRef>,
-        params: Vec<(String, Value)>,
-    ) -> Result<Vec<Result<ActionResult, ConnectorError>>, ConnectorError>;
-
-    /// The effective parameters of an action (given and defaulted), or the
-    /// rule they break. Makes no HTTP calls.
-    fn check_action(
-        &self,
-        name: &str,
-        params: Vec<(String, Value)>,
-    ) -> Result<Vec<(String, Value)>, ConnectorError>;
-
-    /// How many records a complete listing is expected to return, if the
-    /// vendor says cheaply; a hint for progress displays.
-    fn count_hint(
-        &mut self,
-        kind: RecordKind,
-        options: &[(String, Value)],
-    ) -> Result<Option<u64>, ConnectorError>;
-}
 
 /// The Dropbox connector over a transport, and a sleeper for the waits
 /// between polls of an asynchronous removal.
@@ -209,29 +151,12 @@ impl<T: Transport, S: Sleeper> Connector for DropboxConnector<T, S> {
         })
     }
 
-    fn fetch_mapped(
-        &mut self,
-        request: FetchRequest,
-        spec: &MappingSpec,
-    ) -> Result<MappedPage, ConnectorError> {
-        let compiled = mapping::CompiledSpec::compile(spec, &FIELD_NAMES)?;
-        let page = self.fetch(request)?;
-        Ok(MappedPage {
-            outcomes: compiled.map_records(page.records),
-            cursor: page.cursor,
-            has_more: page.has_more,
-        })
+    /// The catalog is constant: no manifest is built per page.
+    fn field_names(&self) -> Vec<String> {
+        FIELD_NAMES.iter().map(|&n| n.to_owned()).collect()
     }
 
-    fn map_records(
-        &self,
-        spec: &MappingSpec,
-        records: Vec<SourceRecord>,
-    ) -> Result<Vec<MapOutcome>, ConnectorError> {
-        mapping::map_records(spec, &FIELD_NAMES, records)
-    }
-
-    /// Runs one of [`actions::action_infos`]; see [`dropbox::actions`].
+    /// Runs one of [`actions::action_infos`]; see [`actions`].
     fn action(
         &mut self,
         name: &str,
@@ -271,11 +196,17 @@ impl<T: Transport, S: Sleeper> Connector for DropboxConnector<T, S> {
     }
 }
 
+// The component: one connector per call, over the host's HTTP and clock.
+#[cfg(target_arch = "wasm32")]
+export_connector!(
+    DropboxConnector<oomnitza_connector_sdk::WasiTransport, oomnitza_connector_sdk::WasiSleeper>
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dropbox::client::tests::FakeTransport;
-    use crate::types::{RecordKind, RuleSource};
+    use crate::client::tests::FakeTransport;
+    use oomnitza_connector_sdk::types::{self, MapOutcome, RecordKind, RuleSource};
 
     fn request(
         cursor: Option<&str>,
