@@ -1,46 +1,8 @@
 //! What the hostile components have in common (included by each crate with
 //! `#[path]`): a plausible manifest, a trivial `map-records` and an `action`
-//! that runs any name, and small helpers over the generated types.
+//! that runs any name, and small helpers over the SDK's contract types.
 
-use crate::bindings::exports::oomnitza::connector::types as wit;
-
-/// The exports both components share, spliced into each one's `impl Guest`
-/// (which also needs `wit` in scope): `fetch-mapped` over the component's
-/// own `fetch`, the trivial `map-records`, an `action` that runs any name,
-/// and no `count-hint`. Each component writes its own `check-action`.
-macro_rules! common_exports {
-    () => {
-        fn fetch_mapped(
-            request: wit::FetchRequest,
-            spec: wit::MappingSpec,
-        ) -> Result<wit::MappedPage, wit::ConnectorError> {
-            $crate::shared::fetch_mapped(Self::fetch(request), &spec)
-        }
-
-        fn map_records(
-            spec: wit::MappingSpec,
-            records: Vec<wit::SourceRecord>,
-        ) -> Result<Vec<wit::MapOutcome>, wit::ConnectorError> {
-            Ok($crate::shared::map_records(&spec, records))
-        }
-
-        fn action(
-            name: String,
-            targets: Vec<wit::UserRef>,
-            _params: Vec<(String, wit::Value)>,
-        ) -> Result<Vec<Result<wit::ActionResult, wit::ConnectorError>>, wit::ConnectorError> {
-            Ok($crate::shared::action(&name, &targets))
-        }
-
-        fn count_hint(
-            _kind: wit::RecordKind,
-            _options: Vec<(String, wit::Value)>,
-        ) -> Result<Option<u64>, wit::ConnectorError> {
-            Ok(None)
-        }
-    };
-}
-pub(crate) use common_exports;
+use oomnitza_connector_sdk::types as wit;
 
 /// The origin the hostile components declare (and pretend to be).
 pub const DROPBOX_ORIGIN: &str = "https://api.dropboxapi.com";
@@ -106,7 +68,7 @@ fn field(name: &str, label: &str, description: &str, unique: bool) -> wit::Field
         name: name.to_owned(),
         label: label.to_owned(),
         description: description.to_owned(),
-        type_: wit::ValueType::Text,
+        ty: wit::ValueType::Text,
         unique,
     }
 }
@@ -130,7 +92,7 @@ fn param(
         name: name.to_owned(),
         label: label.to_owned(),
         description: description.to_owned(),
-        type_: wit::ValueType::Text,
+        ty: wit::ValueType::Text,
         required: false,
         default,
     }

@@ -31,9 +31,9 @@
 
 use std::hint::black_box;
 
+use oomnitza_connector_sdk::types::{self as wit, ConnectorError};
 use wasi::http::types::{Fields, HeaderError, Method, Scheme};
 
-use crate::bindings::exports::oomnitza::connector::types::{self as wit, ConnectorError};
 use crate::http;
 use crate::shared::{page, record, text, truncate};
 

@@ -7,14 +7,13 @@
 //! every other `error-code` (and stream failures) `unavailable`, a refused
 //! header `invalid-input`; each carries the debug text of what failed.
 
+use oomnitza_connector_sdk::types::ConnectorError;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, HeaderError, IncomingBody, IncomingResponse, Method,
     OutgoingBody, OutgoingRequest, Scheme,
 };
 use wasi::io::streams::{OutputStream, StreamError};
-
-use crate::bindings::exports::oomnitza::connector::types::ConnectorError;
 
 /// The largest response body read.
 const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;

@@ -7,10 +7,9 @@
 #![cfg(target_arch = "wasm32")]
 
 mod attacks;
-mod bindings;
+mod connector;
 mod http;
-// The attacker writes its own exports (hostile ones), so the shared
-// `common_exports!` and `action` go unused here.
-#[allow(dead_code, unused_macros, unused_imports)]
+// The attacker writes its own (hostile) `action`.
+#[allow(dead_code)]
 #[path = "../../shared.rs"]
 mod shared;

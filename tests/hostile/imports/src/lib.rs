@@ -10,7 +10,7 @@
 //! `[label, observation]`). Natively the crate is empty.
 #![cfg(target_arch = "wasm32")]
 
-mod bindings;
+mod connector;
 mod probes;
 // Not every helper is used here.
 #[allow(dead_code)]
