@@ -1,14 +1,13 @@
-//! The Dropbox field catalog, record building, default mapping and manifest.
+//! The Dropbox field catalog, record building and default mapping; what the
+//! manifest says about fetching ([`crate::manifest`] assembles it).
 //!
 //! Field names are the stable API (mappings and filters refer to them);
 //! their order is the position of each value in a [`SourceRecord`].
 
-use crate::actions;
-use crate::client::API_ORIGIN;
+use crate::roles::{self, MEMBER_ROLE};
 use crate::wire::TeamMemberInfoV2;
 use oomnitza_connector_sdk::types::{
-    CredentialKind, FieldInfo, HostRequirement, Manifest, MappingRule, MappingSpec, ParamInfo,
-    RecordKind, RuleSource, SourceRecord, Transform, Value, ValueType,
+    FieldInfo, MappingRule, MappingSpec, RuleSource, SourceRecord, Transform, Value, ValueType,
 };
 
 /// The catalog's fields; `Field::X as usize` is the field's position.
@@ -288,9 +287,6 @@ pub const FIELD_NAMES: [&str; FIELD_COUNT] = {
     names
 };
 
-/// The role given to members that hold no admin role.
-pub const MEMBER_ROLE: &str = "Member";
-
 /// The largest page `fetch` accepts (Dropbox's own limit for `list_v2`).
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
@@ -340,11 +336,7 @@ pub fn build_record(member: TeamMemberInfoV2, sync_time: &str) -> SourceRecord {
             Value::Text(MEMBER_ROLE.to_owned()),
         ),
         Some(roles) => {
-            let role = roles
-                .first()
-                .map_or(MEMBER_ROLE, |r| r.name.as_str())
-                .to_owned();
-            let (ids, names) = roles.into_iter().map(|r| (r.role_id, r.name)).unzip();
+            let (ids, names, role) = roles::split(roles);
             (
                 Value::TextList(ids),
                 Value::TextList(names),
@@ -442,35 +434,6 @@ pub fn field_infos() -> Vec<FieldInfo> {
             unique: f.unique,
         })
         .collect()
-}
-
-/// The connector's manifest.
-pub fn manifest() -> Manifest {
-    Manifest {
-        name: "dropbox".to_owned(),
-        display_name: "Dropbox Users".to_owned(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        record_kinds: vec![RecordKind::Users, RecordKind::SaasUsers],
-        fields: field_infos(),
-        default_mapping: default_mapping(),
-        hosts: vec![HostRequirement {
-            origin: API_ORIGIN.to_owned(),
-            credential: CredentialKind::Oauth2Bearer,
-            scopes: SCOPES.iter().map(|s| (*s).to_owned()).collect(),
-            purpose: "List the team's members and their roles (members.read: team/members/list_v2, list/continue_v2, get_info_v2, get_available_team_member_roles); suspend, unsuspend and change the admin role of members (members.write); remove members (members.delete: team/members/remove and its job status); read the team's member count for progress displays (team_info.read: team/get_info; optional)."
-                .to_owned(),
-        }],
-        fetch_options: vec![ParamInfo {
-            name: OPTION_INCLUDE_REMOVED.to_owned(),
-            label: "Include removed members".to_owned(),
-            description: "also list removed members".to_owned(),
-            ty: ValueType::Boolean,
-            required: false,
-            default: Some(Value::Boolean(false)),
-        }],
-        actions: actions::action_infos(),
-        max_page_size: MAX_PAGE_SIZE,
-    }
 }
 
 #[cfg(test)]
@@ -593,143 +556,5 @@ mod tests {
         assert_eq!(get(i, "groups"), &Value::Null);
         assert_eq!(get(i, "role_ids"), &Value::Null);
         assert_eq!(get(i, "role"), &text(MEMBER_ROLE));
-    }
-
-    #[test]
-    fn manifest_is_complete() {
-        let m = manifest();
-        assert_eq!(m.name, "dropbox");
-        assert_eq!(m.display_name, "Dropbox Users");
-        assert_eq!(m.version, env!("CARGO_PKG_VERSION"));
-        assert_eq!(
-            m.record_kinds,
-            vec![RecordKind::Users, RecordKind::SaasUsers]
-        );
-        assert_eq!(m.max_page_size, 1000);
-        assert_eq!(m.fields.len(), FIELD_COUNT);
-        let unique: Vec<_> = m
-            .fields
-            .iter()
-            .filter(|f| f.unique)
-            .map(|f| f.name.as_str())
-            .collect();
-        assert_eq!(
-            unique,
-            [
-                "team_member_id",
-                "account_id",
-                "external_id",
-                "email",
-                "persistent_id",
-                "member_folder_id"
-            ]
-        );
-        assert_eq!(m.hosts.len(), 1);
-        assert_eq!(m.hosts[0].origin, "https://api.dropboxapi.com");
-        assert_eq!(m.hosts[0].credential, CredentialKind::Oauth2Bearer);
-        assert_eq!(
-            m.hosts[0].scopes,
-            [
-                "members.read",
-                "members.write",
-                "members.delete",
-                "team_info.read"
-            ]
-        );
-        assert_eq!(m.fetch_options.len(), 1);
-        assert_eq!(m.fetch_options[0].name, "include_removed");
-        assert_eq!(m.fetch_options[0].default, Some(Value::Boolean(false)));
-        let actions: Vec<_> = m
-            .actions
-            .iter()
-            .map(|a| (a.name.as_str(), a.destructive))
-            .collect();
-        assert_eq!(
-            actions,
-            [
-                ("deactivate-user", true),
-                ("reactivate-user", false),
-                ("delete-user", true),
-                ("get-user-role", false),
-                ("set-user-role", true),
-            ]
-        );
-        for a in &m.actions {
-            assert!(
-                !a.label.is_empty() && !a.description.is_empty(),
-                "{}",
-                a.name
-            );
-            for p in &a.params {
-                assert!(
-                    !p.label.is_empty() && !p.description.is_empty(),
-                    "{}",
-                    p.name
-                );
-                if let Some(d) = &p.default {
-                    assert!(p.ty.admits(d), "{}.{} default", a.name, p.name);
-                }
-            }
-        }
-        let params = |name: &str| -> Vec<(String, ValueType, bool, Option<Value>)> {
-            m.actions
-                .iter()
-                .find(|a| a.name == name)
-                .map(|a| {
-                    a.params
-                        .iter()
-                        .map(|p| (p.name.clone(), p.ty, p.required, p.default.clone()))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let off = Some(Value::Boolean(false));
-        let flag = |n: &str| (n.to_owned(), ValueType::Boolean, false, off.clone());
-        let email = |n: &str| (n.to_owned(), ValueType::Text, false, None);
-        assert_eq!(params("deactivate-user"), [flag("wipe-data")]);
-        assert_eq!(params("reactivate-user"), []);
-        assert_eq!(
-            params("delete-user"),
-            [
-                flag("wipe-data"),
-                email("transfer-destination-email"),
-                email("transfer-admin-email"),
-                flag("keep-account"),
-                flag("retain-team-shares"),
-            ]
-        );
-        assert_eq!(params("get-user-role"), []);
-        assert_eq!(
-            params("set-user-role"),
-            [("role".to_owned(), ValueType::Text, true, None)]
-        );
-        let targets: Vec<_> = m
-            .default_mapping
-            .rules
-            .iter()
-            .map(|r| r.target.as_str())
-            .collect();
-        assert_eq!(
-            targets,
-            [
-                "USER",
-                "EMAIL",
-                "FIRST_NAME",
-                "LAST_NAME",
-                "dropbox_user_id",
-                "dropbox_status",
-                "saas.sync_key",
-                "saas.role"
-            ]
-        );
-        assert_eq!(m.default_mapping.sync_key, vec!["EMAIL".to_owned()]);
-        // The default mapping is valid against the catalog.
-        assert!(
-            oomnitza_connector_sdk::mapping::CompiledSpec::compile(
-                &m.default_mapping,
-                &FIELD_NAMES
-            )
-            .is_ok()
-        );
     }
 }

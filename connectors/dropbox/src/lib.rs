@@ -14,8 +14,10 @@
 //! - [`client`]: the RPC routes over a
 //!   [`Transport`](oomnitza_connector_sdk::Transport); [`errors`]: Dropbox's
 //!   error answers as contract errors;
-//! - [`catalog`]: the manifest, fields and smart mapping; [`actions`]: the
-//!   member actions.
+//! - [`catalog`]: the fields, records and smart mapping; [`actions`]: the
+//!   member actions; [`roles`]: admin roles as both report them;
+//!   [`manifest`]: the manifest, assembled from the catalog and the
+//!   actions' declarations (so neither of those depends on the other).
 //!
 //! The component is stateless: every call stands alone, and the cursor is
 //! the only state between pages. It holds no credential: the host attaches
@@ -29,7 +31,9 @@ pub mod actions;
 pub mod catalog;
 pub mod client;
 pub mod errors;
+pub mod manifest;
 pub mod peek;
+pub mod roles;
 pub mod wire;
 
 use catalog::{FIELD_NAMES, MAX_PAGE_SIZE, OPTION_INCLUDE_REMOVED};
@@ -112,7 +116,7 @@ fn fetch_options(options: &[(String, Value)]) -> Result<FetchOptions, ConnectorE
 
 impl<T: Transport, S: Sleeper> Connector for DropboxConnector<T, S> {
     fn describe(&self) -> Manifest {
-        catalog::manifest()
+        manifest::manifest()
     }
 
     /// Both record kinds fetch the same members. The first page is asked
