@@ -11,8 +11,7 @@
 //! Layout (everything here is Dropbox knowledge; the SDK holds the rest):
 //! - [`wire`]: the API's types and their parser; [`peek`]: a quick scan
 //!   of a page for its cursor (read-ahead);
-//! - [`client`]: the RPC routes over a
-//!   [`Transport`](oomnitza_connector_sdk::Transport); [`errors`]: Dropbox's
+//! - [`client`]: the RPC routes over a [`Transport`]; [`errors`]: Dropbox's
 //!   error answers as contract errors;
 //! - [`catalog`]: the fields, records and smart mapping; [`actions`]: the
 //!   member actions; [`roles`]: admin roles as both report them;
