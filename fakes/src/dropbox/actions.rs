@@ -15,7 +15,8 @@ use crate::server::{json_text, json_value, lock, with_retry_after};
 use crate::team::Role;
 
 use super::config::DropboxFault;
-use super::server::{Call, InFlight, RemoveJob, Shared, cut_in_half, next_in};
+use super::faults::{cut_in_half, next_in};
+use super::server::{Call, InFlight, RemoveJob, Shared};
 
 impl Shared {
     /// Carries out a decoded member action (after any queued action fault).

@@ -31,6 +31,9 @@
 
 mod actions;
 mod config;
+mod faults;
+mod listing;
+mod oauth;
 mod server;
 
 pub use crate::member_actions::ActionRecord;
