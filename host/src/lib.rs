@@ -16,6 +16,7 @@
 // escape control characters a component may have put in its strings.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod admission;
 pub mod bindings;
 pub mod cli;
 pub mod clock;
