@@ -301,7 +301,7 @@ async fn run_locked(
             (spec.clone(), None)
         } else {
             let (extended, layout) =
-                crate::views::snapshot::extend_spec(&spec, &integration.manifest);
+                crate::state::snapshot::extend_spec(&spec, &integration.manifest);
             (extended, Some(layout))
         };
         let listing = pages::Listing {

@@ -70,8 +70,8 @@ pub(super) struct Listing {
     /// Record the SaaS keys each page lists, for reconciliation.
     pub record_saas_keys: bool,
     /// Where the team snapshot's values sit in each mapped record (`None`:
-    /// dry and test runs, which keep none; see `views::snapshot`).
-    pub snapshot: Option<crate::views::snapshot::Layout>,
+    /// dry and test runs, which keep none; see `state::snapshot`).
+    pub snapshot: Option<crate::state::snapshot::Layout>,
     pub run_id: Option<i64>,
 }
 
@@ -396,7 +396,7 @@ fn commit_loop(
         let snapshot = l
             .snapshot
             .as_ref()
-            .map(|layout| crate::views::snapshot::SnapshotPage {
+            .map(|layout| crate::state::snapshot::SnapshotPage {
                 members: layout.members(&page.outcomes),
                 run_id: l.run_id,
             });
