@@ -6,11 +6,9 @@
 //! item is missing, naming every missing item at once.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use wasmtime::Engine;
-use wasmtime_wasi_http::RequestOptions;
 
 use crate::bindings::{
     ConnectorError, CredentialKind, Manifest, MappingRule, MappingSpec, RuleSource, Value,
@@ -63,13 +61,7 @@ pub async fn load_manifest(config: &Config) -> Result<(Engine, LoadedComponent, 
 }
 
 fn limits(config: &Config) -> Limits {
-    let l = &config.limits;
-    Limits {
-        call_timeout: Duration::from_secs(l.call_timeout_secs),
-        max_memory_bytes: l.max_memory_mib << 20,
-        max_host_resources: l.max_host_resources as usize,
-        max_header_bytes: (l.max_header_kib as usize) << 10,
-    }
+    Limits::from_config(&config.limits)
 }
 
 impl Integration {
@@ -643,11 +635,7 @@ fn build_policy(
         max_requests_per_call: l.max_requests_per_call,
         max_concurrent_requests: l.max_concurrent_requests,
         max_refused_requests: l.max_refused_requests,
-        timeouts: RequestOptions {
-            connect_timeout: Some(Duration::from_secs(l.connect_timeout_secs)),
-            first_byte_timeout: Some(Duration::from_secs(l.first_byte_timeout_secs)),
-            between_bytes_timeout: Some(Duration::from_secs(l.between_bytes_timeout_secs)),
-        },
+        timeouts: OutboundPolicy::timeouts(l),
         ..OutboundPolicy::new(allowed)
     };
     Ok((Arc::new(policy), report))
