@@ -20,7 +20,6 @@ use crate::engine::{LoadedComponent, default_cache_dir, load_component, new_engi
 use crate::instance::ConnectorInstance;
 use crate::sandbox::policy::{Allowlist, Target};
 use crate::sandbox::{AddressPolicy, Limits, OutboundPolicy, Route};
-use crate::term::outln;
 
 pub struct Integration {
     pub config: Config,
@@ -686,12 +685,30 @@ pub fn describe_error(e: &ConnectorError) -> String {
     }
 }
 
-/// `credentials check`: proves each credential works, printing only the
-/// verdicts. Dropbox is checked through the component (one member), so the
-/// token goes exactly where a sync sends it.
-pub async fn check_credentials(integration: &Integration) -> bool {
-    let mut ok = true;
-    let dropbox = async {
+/// What `credentials check` found: one verdict per credential, never the
+/// credential itself.
+#[derive(Debug)]
+pub struct CredentialCheck {
+    /// The connector's name (its manifest's), which the verdict is about.
+    pub vendor: String,
+    /// The vendor credential, checked through the component.
+    pub source: std::result::Result<(), String>,
+    /// The Oomnitza API token.
+    pub oomnitza: std::result::Result<(), String>,
+}
+
+impl CredentialCheck {
+    /// Whether every credential works.
+    pub fn ok(&self) -> bool {
+        self.source.is_ok() && self.oomnitza.is_ok()
+    }
+}
+
+/// `credentials check`: proves each credential works, returning only the
+/// verdicts. The vendor's is checked through the component (one record),
+/// so the token goes exactly where a sync sends it.
+pub async fn check_credentials(integration: &Integration) -> CredentialCheck {
+    let source = async {
         let mut inst = integration.instance().await?;
         let req = crate::bindings::FetchRequest {
             kind: crate::bindings::RecordKind::Users,
@@ -709,13 +726,7 @@ pub async fn check_credentials(integration: &Integration) -> bool {
             },
         }
     };
-    match dropbox.await {
-        Ok(()) => outln!("dropbox:  OK (the vendor accepted the credential)"),
-        Err(e) => {
-            ok = false;
-            outln!("dropbox:  FAILED: {e:#}");
-        }
-    }
+    let source = source.await.map_err(|e| format!("{e:#}"));
     let oomnitza = match &integration.oomnitza_token {
         Some(t) => {
             match crate::oomnitza::OomnitzaClient::new(&integration.config.oomnitza.url, t, 1) {
@@ -725,14 +736,11 @@ pub async fn check_credentials(integration: &Integration) -> bool {
         }
         None => Err("no token configured".into()),
     };
-    match oomnitza {
-        Ok(()) => outln!("oomnitza: OK (the API token is accepted)"),
-        Err(e) => {
-            ok = false;
-            outln!("oomnitza: FAILED: {e}");
-        }
+    CredentialCheck {
+        vendor: integration.manifest.name.clone(),
+        source,
+        oomnitza,
     }
-    ok
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ use shape::{Envelope, RecordShaper};
 /// How a sync runs.
 #[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
-    /// Print the exact bulk payloads (JSON lines on stdout); send nothing.
+    /// Send nothing; write the exact bulk payloads to `payloads`.
     pub dry_run: bool,
     /// Mark the run as a trial: at most 10 records are sent.
     pub test_run: bool,
@@ -64,6 +64,38 @@ pub struct SyncOptions {
     pub allow_mass_deactivation: bool,
     /// Set by a signal handler: finish the page in hand, checkpoint, stop.
     pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Where a dry run writes its bulk payloads, one JSON body a line (the
+    /// command line: stdout). `None`: nowhere; the counts still say what
+    /// would be sent.
+    pub payloads: Option<PayloadSink>,
+}
+
+/// A writer a dry run's payloads go to. The sync never prints: the caller
+/// says where its output goes.
+#[derive(Clone)]
+pub struct PayloadSink(Arc<std::sync::Mutex<dyn std::io::Write + Send>>);
+
+impl PayloadSink {
+    pub fn new(w: impl std::io::Write + Send + 'static) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(w)))
+    }
+
+    /// Writes one payload and its newline.
+    pub(crate) fn write_line(&self, body: &[u8]) -> Result<()> {
+        let mut w = self
+            .0
+            .lock()
+            .map_err(|_| anyhow!("the payload writer lock is poisoned"))?;
+        w.write_all(body)?;
+        w.write_all(b"\n")?;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for PayloadSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PayloadSink")
+    }
 }
 
 /// A batch ready to post: its outbox row, its records (a JSON array, as

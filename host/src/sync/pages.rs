@@ -14,7 +14,6 @@
 //! page's own commit, so a resumed portion knows them all.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -368,7 +367,6 @@ fn commit_loop(
     let limit = if test_run { Some(10u64) } else { None };
     let full = l.opts.full || l.opts.test_run;
     let dry = l.opts.dry_run;
-    let mut stdout = std::io::stdout().lock();
     let mut queued = 0u64;
     let mut key = String::new();
     let mut seen_on_page = HashSet::new();
@@ -449,9 +447,10 @@ fn commit_loop(
         if dry {
             c.would_send += chosen.len() as u64;
             c.would_batches += commit.batches.len() as u64;
-            for records in &commit.batches {
-                stdout.write_all(&l.ctx.envelope.body(records.as_bytes()))?;
-                writeln!(stdout)?;
+            if let Some(sink) = &l.opts.payloads {
+                for records in &commit.batches {
+                    sink.write_line(&l.ctx.envelope.body(records.as_bytes()))?;
+                }
             }
         } else {
             let ids = db_call(&l.db, |d| d.commit_page(name, &l.ctx.portion, &commit))?;
