@@ -1,11 +1,12 @@
 //! The sync pipeline: fetch → map → forward to Oomnitza.
 //!
-//! Pages stream through three stages that overlap ([`pages`], [`forward`]):
-//! the component fetches and maps a page in one call (`fetch-mapped`, so
-//! source records never cross the boundary); a committer thread decides
-//! what to send, writes each record straight to JSON ([`shape`]) and
-//! commits the page; a forwarder posts the batches to Oomnitza, several in
-//! flight, while the next page is fetched. Memory is bounded by two pages
+//! Pages stream through three stages that overlap: the component fetches
+//! and maps a page in one call ([`pages`]: `fetch-mapped`, so source
+//! records never cross the boundary); a committer thread decides what to
+//! send, writes each record straight to JSON ([`shape`]), cuts the batches
+//! and commits the page ([`commit`]); a forwarder posts the batches to
+//! Oomnitza ([`forward`]), several in flight, while the next page is
+//! fetched. Memory is bounded by two pages
 //! plus the batches in flight, whatever the team size.
 //!
 //! Every run has one `portion`, and nothing is lost: each page is committed
@@ -25,6 +26,7 @@
 //! (`failed`). See [`close`].
 
 mod close;
+mod commit;
 mod forward;
 mod pages;
 mod progress;
@@ -336,7 +338,7 @@ async fn run_locked(
                 crate::state::snapshot::extend_spec(&spec, &integration.manifest);
             (extended, Some(layout))
         };
-        let listing = pages::Listing {
+        let listing = commit::Listing {
             shaper: RecordShaper::new(integration).reading_status(&spec),
             ctx: ctx.clone(),
             db: db.clone(),
