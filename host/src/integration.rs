@@ -64,8 +64,9 @@ fn limits(config: &Config) -> Limits {
 }
 
 impl Integration {
-    /// Loads everything and runs the launch check. `need_oomnitza` is false
-    /// for commands that never talk to Oomnitza.
+    /// Loads everything and runs the launch check: every credential,
+    /// Oomnitza's included, must load (`describe` needs none and uses
+    /// [`load_manifest`] instead).
     pub async fn prepare(config: Config) -> Result<Integration> {
         let (engine, component, manifest) = load_manifest(&config).await?;
         let spec = effective_spec(&config, &manifest)?;
@@ -159,19 +160,20 @@ pub fn effective_spec(config: &Config, manifest: &Manifest) -> Result<MappingSpe
 pub fn fetch_options(config: &Config, manifest: &Manifest) -> Result<Vec<(String, Value)>> {
     let declared = |name: &str| manifest.fetch_options.iter().find(|p| p.name == name);
     let mut out = Vec::new();
-    // `include_removed` is a shorthand for `options.include_removed` (the
-    // Dropbox connector's option), kept from before there was `options`.
+    // `source.include_removed` is a shorthand for `options.include_removed`,
+    // kept from before there was `options`; like any option, only for a
+    // connector that declares it.
     if config.source.include_removed {
-        if config.source.options.contains_key("include_removed") {
+        if config.source.options.contains_key(INCLUDE_REMOVED) {
             bail!("give source.include_removed or source.options.include_removed, not both");
         }
-        if declared("include_removed").is_none() {
+        if declared(INCLUDE_REMOVED).is_none() {
             bail!(
                 "source.include_removed: connector `{}` declares no such fetch option",
                 manifest.name
             );
         }
-        out.push(("include_removed".to_string(), Value::Boolean(true)));
+        out.push((INCLUDE_REMOVED.to_string(), Value::Boolean(true)));
     }
     for (name, v) in &config.source.options {
         let Some(p) = declared(name) else {
@@ -358,12 +360,12 @@ pub fn launch_gaps(config: &Config, manifest: &Manifest, spec: &MappingSpec) -> 
     }) || spec.filters.iter().any(|f| f.field == STATUS_FIELD);
     let lists_removed = config.source.include_removed
         || matches!(
-            config.source.options.get("include_removed"),
+            config.source.options.get(INCLUDE_REMOVED),
             Some(toml::Value::Boolean(true))
         );
     if lists_removed && has_status && !status_used {
         missing.push(format!(
-            "mapping: source.include_removed lists removed members, but no rule maps `{STATUS_FIELD}` and no filter uses it, so they would look like active people; map it (e.g. to a custom field `dropbox_status`) or filter on it"
+            "mapping: source.include_removed lists removed members, but no rule maps `{STATUS_FIELD}` and no filter uses it, so they would look like active people; map it (e.g. to a custom field `member_status`) or filter on it"
         ));
     }
     if config.integration.mode == Mode::UserPlusSaas
@@ -382,6 +384,11 @@ pub fn launch_gaps(config: &Config, manifest: &Manifest, spec: &MappingSpec) -> 
 /// The source field that says whether a member is active, suspended,
 /// invited or removed.
 const STATUS_FIELD: &str = "status";
+
+/// The fetch option that lists removed members too (`source.include_removed`
+/// is its shorthand). A convention, not a vendor: any connector may declare
+/// it, and the launch check then wants [`STATUS_FIELD`] mapped or filtered.
+const INCLUDE_REMOVED: &str = "include_removed";
 
 /// Oomnitza people fields integrations map to (the reference's list).
 const PEOPLE_FIELDS: [&str; 7] = [
@@ -436,7 +443,7 @@ fn target_problems(spec: &MappingSpec) -> Vec<String> {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !custom {
             out.push(format!(
-                "mapping: target `{t}` is neither an Oomnitza people field ({}) nor a custom field key (lower-case API name, e.g. `dropbox_user_id`){}",
+                "mapping: target `{t}` is neither an Oomnitza people field ({}) nor a custom field key (lower-case API name, e.g. `vendor_user_id`){}",
                 PEOPLE_FIELDS.join(", "),
                 suggest(t, &PEOPLE_FIELDS)
             ));
@@ -483,7 +490,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// `validate` prints it; a sync logs the warnings.
 #[derive(Debug, Default, Clone)]
 pub struct PolicyReport {
-    /// `credential source.token → https://api.dropboxapi.com (served at …)`.
+    /// `credential source.token → https://api.vendor.example (served at …)`.
     pub binding: Option<String>,
     pub warnings: Vec<String>,
 }
@@ -640,7 +647,7 @@ fn build_policy(
     Ok((Arc::new(policy), report))
 }
 
-/// An origin as an operator writes it (`https://api.dropboxapi.com`).
+/// An origin as an operator writes it (`https://api.vendor.example`).
 fn origin_text(t: &Target) -> String {
     let default = match t.scheme.as_str() {
         "https" => 443,

@@ -128,12 +128,12 @@ async fn fetch_pages(
             }
             None if report.cursor_restarts < 3 => {
                 tracing::warn!(
-                    "Dropbox rejected the cursor as expired; listing again from the start (same portion, no duplicates)"
+                    "the vendor rejected the cursor as expired; listing again from the start (same portion, no duplicates)"
                 );
                 report.cursor_restarts += 1;
                 Fetched::Restart
             }
-            None => bail!("Dropbox rejected the listing cursor 3 times in a row"),
+            None => bail!("the vendor rejected the listing cursor 3 times in a row"),
         };
         let restart = matches!(fetched, Fetched::Restart);
         let (next, more) = match &fetched {
@@ -223,7 +223,7 @@ async fn fetch_with_retries(
                     &format!(
                         "page {}: {}",
                         pages_before + 1,
-                        crate::vendor::describe(&integration.config, &err)
+                        crate::vendor::describe(integration, &err)
                     ),
                     wait,
                 );
@@ -234,7 +234,7 @@ async fn fetch_with_retries(
                     (ConnectorError::Denied(_), Some(reason)) => {
                         format!("{} [{reason}]", describe_error(&err))
                     }
-                    _ => crate::vendor::describe(&integration.config, &err),
+                    _ => crate::vendor::describe(integration, &err),
                 };
                 bail!(
                     "fetching page {} from the vendor failed: {why}",

@@ -247,7 +247,7 @@ pub fn seats(c: &Composition) -> Seats {
     Seats {
         licensed: None,
         provisioned,
-        source: "counted from the team snapshot (licensed seats need Dropbox team/get_info, not yet in the connector contract)",
+        source: "counted from the team snapshot (licensed seats need a count from the vendor, not yet in the connector contract)",
     }
 }
 
