@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::admission;
 use crate::bindings::{CONTRACT, UserConnectorPre};
 use crate::sandbox::HostState;
 
@@ -76,8 +77,9 @@ pub struct LoadedComponent {
 }
 
 /// Loads the component at `path`: verifies an optional pinned sha256,
-/// compiles it (or loads the cached artifact), checks it implements the
-/// contract, and links it against the sandbox's WASI imports.
+/// compiles it (or loads the cached artifact), has [`admission`] check it
+/// implements the contract and imports only what the host grants, and
+/// links it against the sandbox's WASI imports.
 pub fn load_component(
     engine: &Engine,
     path: &Path,
@@ -98,8 +100,8 @@ pub fn load_component(
         Some(dir) => compile_cached(engine, &bytes, &sha256, dir, path)?,
         None => (compile(engine, &bytes, path)?, false),
     };
-    check_contract(engine, &component, path)?;
-    check_imports(engine, &component, path)?;
+    admission::check_contract(engine, &component, path)?;
+    admission::check_imports(engine, &component, path)?;
 
     let mut linker = Linker::<HostState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -171,82 +173,6 @@ fn compile(engine: &Engine, bytes: &[u8], path: &Path) -> Result<Component> {
     Component::new(engine, bytes)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("{} is not a valid WebAssembly component", path.display()))
-}
-
-/// Refuses a component that does not export this contract version, with a
-/// message that says which version it does export.
-fn check_contract(engine: &Engine, component: &Component, path: &Path) -> Result<()> {
-    let ty = component.component_type();
-    let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-    if exports.contains(&CONTRACT) {
-        return Ok(());
-    }
-    let found: Vec<&str> = exports
-        .iter()
-        .copied()
-        .filter(|e| e.starts_with("oomnitza:connector/"))
-        .collect();
-    if found.is_empty() {
-        bail!(
-            "component {} is not an Oomnitza connector: it does not export {CONTRACT} (exports: {})",
-            path.display(),
-            exports.join(", ")
-        )
-    }
-    bail!(
-        "component {} implements {}, but this host supports {CONTRACT}",
-        path.display(),
-        found.join(", ")
-    )
-}
-
-/// The interfaces a connector may import. Everything else (sockets,
-/// filesystem, incoming HTTP, custom host functions) is refused at load.
-const GRANTED_IMPORTS: &[&str] = &[
-    "wasi:io/error",
-    "wasi:io/poll",
-    "wasi:io/streams",
-    "wasi:clocks/monotonic-clock",
-    "wasi:clocks/wall-clock",
-    "wasi:random/random",
-    "wasi:random/insecure",
-    "wasi:random/insecure-seed",
-    // Rust's std imports these; the sandbox gives them empty stdin, no
-    // arguments, no environment, and discards stdout and stderr.
-    "wasi:cli/environment",
-    "wasi:cli/exit",
-    "wasi:cli/stdin",
-    "wasi:cli/stdout",
-    "wasi:cli/stderr",
-    "wasi:cli/terminal-input",
-    "wasi:cli/terminal-output",
-    "wasi:cli/terminal-stdin",
-    "wasi:cli/terminal-stdout",
-    "wasi:cli/terminal-stderr",
-    "wasi:http/types",
-    "wasi:http/outgoing-handler",
-];
-
-/// Refuses a component that imports anything the host does not grant,
-/// naming every such import.
-fn check_imports(engine: &Engine, component: &Component, path: &Path) -> Result<()> {
-    let ty = component.component_type();
-    let refused: Vec<&str> = ty
-        .imports(engine)
-        .map(|(name, _)| name)
-        .filter(|name| {
-            let (iface, version) = name.split_once('@').unwrap_or((name, ""));
-            !(GRANTED_IMPORTS.contains(&iface) && version.starts_with("0.2."))
-        })
-        .collect();
-    if refused.is_empty() {
-        return Ok(());
-    }
-    bail!(
-        "component {} imports what this host does not grant: {}. A connector may import only wasi:io, wasi:clocks, wasi:random, wasi:cli (empty) and wasi:http/{{types,outgoing-handler}} at 0.2.x",
-        path.display(),
-        refused.join(", ")
-    )
 }
 
 fn compile_cached(

@@ -6,11 +6,9 @@
 //! item is missing, naming every missing item at once.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use wasmtime::Engine;
-use wasmtime_wasi_http::RequestOptions;
 
 use crate::bindings::{
     ConnectorError, CredentialKind, Manifest, MappingRule, MappingSpec, RuleSource, Value,
@@ -22,7 +20,6 @@ use crate::engine::{LoadedComponent, default_cache_dir, load_component, new_engi
 use crate::instance::ConnectorInstance;
 use crate::sandbox::policy::{Allowlist, Target};
 use crate::sandbox::{AddressPolicy, Limits, OutboundPolicy, Route};
-use crate::term::outln;
 
 pub struct Integration {
     pub config: Config,
@@ -63,18 +60,13 @@ pub async fn load_manifest(config: &Config) -> Result<(Engine, LoadedComponent, 
 }
 
 fn limits(config: &Config) -> Limits {
-    let l = &config.limits;
-    Limits {
-        call_timeout: Duration::from_secs(l.call_timeout_secs),
-        max_memory_bytes: l.max_memory_mib << 20,
-        max_host_resources: l.max_host_resources as usize,
-        max_header_bytes: (l.max_header_kib as usize) << 10,
-    }
+    Limits::from_config(&config.limits)
 }
 
 impl Integration {
-    /// Loads everything and runs the launch check. `need_oomnitza` is false
-    /// for commands that never talk to Oomnitza.
+    /// Loads everything and runs the launch check: every credential,
+    /// Oomnitza's included, must load (`describe` needs none and uses
+    /// [`load_manifest`] instead).
     pub async fn prepare(config: Config) -> Result<Integration> {
         let (engine, component, manifest) = load_manifest(&config).await?;
         let spec = effective_spec(&config, &manifest)?;
@@ -168,19 +160,20 @@ pub fn effective_spec(config: &Config, manifest: &Manifest) -> Result<MappingSpe
 pub fn fetch_options(config: &Config, manifest: &Manifest) -> Result<Vec<(String, Value)>> {
     let declared = |name: &str| manifest.fetch_options.iter().find(|p| p.name == name);
     let mut out = Vec::new();
-    // `include_removed` is a shorthand for `options.include_removed` (the
-    // Dropbox connector's option), kept from before there was `options`.
+    // `source.include_removed` is a shorthand for `options.include_removed`,
+    // kept from before there was `options`; like any option, only for a
+    // connector that declares it.
     if config.source.include_removed {
-        if config.source.options.contains_key("include_removed") {
+        if config.source.options.contains_key(INCLUDE_REMOVED) {
             bail!("give source.include_removed or source.options.include_removed, not both");
         }
-        if declared("include_removed").is_none() {
+        if declared(INCLUDE_REMOVED).is_none() {
             bail!(
                 "source.include_removed: connector `{}` declares no such fetch option",
                 manifest.name
             );
         }
-        out.push(("include_removed".to_string(), Value::Boolean(true)));
+        out.push((INCLUDE_REMOVED.to_string(), Value::Boolean(true)));
     }
     for (name, v) in &config.source.options {
         let Some(p) = declared(name) else {
@@ -367,12 +360,12 @@ pub fn launch_gaps(config: &Config, manifest: &Manifest, spec: &MappingSpec) -> 
     }) || spec.filters.iter().any(|f| f.field == STATUS_FIELD);
     let lists_removed = config.source.include_removed
         || matches!(
-            config.source.options.get("include_removed"),
+            config.source.options.get(INCLUDE_REMOVED),
             Some(toml::Value::Boolean(true))
         );
     if lists_removed && has_status && !status_used {
         missing.push(format!(
-            "mapping: source.include_removed lists removed members, but no rule maps `{STATUS_FIELD}` and no filter uses it, so they would look like active people; map it (e.g. to a custom field `dropbox_status`) or filter on it"
+            "mapping: source.include_removed lists removed members, but no rule maps `{STATUS_FIELD}` and no filter uses it, so they would look like active people; map it (e.g. to a custom field `member_status`) or filter on it"
         ));
     }
     if config.integration.mode == Mode::UserPlusSaas
@@ -391,6 +384,11 @@ pub fn launch_gaps(config: &Config, manifest: &Manifest, spec: &MappingSpec) -> 
 /// The source field that says whether a member is active, suspended,
 /// invited or removed.
 const STATUS_FIELD: &str = "status";
+
+/// The fetch option that lists removed members too (`source.include_removed`
+/// is its shorthand). A convention, not a vendor: any connector may declare
+/// it, and the launch check then wants [`STATUS_FIELD`] mapped or filtered.
+const INCLUDE_REMOVED: &str = "include_removed";
 
 /// Oomnitza people fields integrations map to (the reference's list).
 const PEOPLE_FIELDS: [&str; 7] = [
@@ -445,7 +443,7 @@ fn target_problems(spec: &MappingSpec) -> Vec<String> {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !custom {
             out.push(format!(
-                "mapping: target `{t}` is neither an Oomnitza people field ({}) nor a custom field key (lower-case API name, e.g. `dropbox_user_id`){}",
+                "mapping: target `{t}` is neither an Oomnitza people field ({}) nor a custom field key (lower-case API name, e.g. `vendor_user_id`){}",
                 PEOPLE_FIELDS.join(", "),
                 suggest(t, &PEOPLE_FIELDS)
             ));
@@ -492,7 +490,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// `validate` prints it; a sync logs the warnings.
 #[derive(Debug, Default, Clone)]
 pub struct PolicyReport {
-    /// `credential source.token → https://api.dropboxapi.com (served at …)`.
+    /// `credential source.token → https://api.vendor.example (served at …)`.
     pub binding: Option<String>,
     pub warnings: Vec<String>,
 }
@@ -643,17 +641,13 @@ fn build_policy(
         max_requests_per_call: l.max_requests_per_call,
         max_concurrent_requests: l.max_concurrent_requests,
         max_refused_requests: l.max_refused_requests,
-        timeouts: RequestOptions {
-            connect_timeout: Some(Duration::from_secs(l.connect_timeout_secs)),
-            first_byte_timeout: Some(Duration::from_secs(l.first_byte_timeout_secs)),
-            between_bytes_timeout: Some(Duration::from_secs(l.between_bytes_timeout_secs)),
-        },
+        timeouts: OutboundPolicy::timeouts(l),
         ..OutboundPolicy::new(allowed)
     };
     Ok((Arc::new(policy), report))
 }
 
-/// An origin as an operator writes it (`https://api.dropboxapi.com`).
+/// An origin as an operator writes it (`https://api.vendor.example`).
 fn origin_text(t: &Target) -> String {
     let default = match t.scheme.as_str() {
         "https" => 443,
@@ -698,12 +692,30 @@ pub fn describe_error(e: &ConnectorError) -> String {
     }
 }
 
-/// `credentials check`: proves each credential works, printing only the
-/// verdicts. Dropbox is checked through the component (one member), so the
-/// token goes exactly where a sync sends it.
-pub async fn check_credentials(integration: &Integration) -> bool {
-    let mut ok = true;
-    let dropbox = async {
+/// What `credentials check` found: one verdict per credential, never the
+/// credential itself.
+#[derive(Debug)]
+pub struct CredentialCheck {
+    /// The connector's name (its manifest's), which the verdict is about.
+    pub vendor: String,
+    /// The vendor credential, checked through the component.
+    pub source: std::result::Result<(), String>,
+    /// The Oomnitza API token.
+    pub oomnitza: std::result::Result<(), String>,
+}
+
+impl CredentialCheck {
+    /// Whether every credential works.
+    pub fn ok(&self) -> bool {
+        self.source.is_ok() && self.oomnitza.is_ok()
+    }
+}
+
+/// `credentials check`: proves each credential works, returning only the
+/// verdicts. The vendor's is checked through the component (one record),
+/// so the token goes exactly where a sync sends it.
+pub async fn check_credentials(integration: &Integration) -> CredentialCheck {
+    let source = async {
         let mut inst = integration.instance().await?;
         let req = crate::bindings::FetchRequest {
             kind: crate::bindings::RecordKind::Users,
@@ -721,13 +733,7 @@ pub async fn check_credentials(integration: &Integration) -> bool {
             },
         }
     };
-    match dropbox.await {
-        Ok(()) => outln!("dropbox:  OK (the vendor accepted the credential)"),
-        Err(e) => {
-            ok = false;
-            outln!("dropbox:  FAILED: {e:#}");
-        }
-    }
+    let source = source.await.map_err(|e| format!("{e:#}"));
     let oomnitza = match &integration.oomnitza_token {
         Some(t) => {
             match crate::oomnitza::OomnitzaClient::new(&integration.config.oomnitza.url, t, 1) {
@@ -737,14 +743,11 @@ pub async fn check_credentials(integration: &Integration) -> bool {
         }
         None => Err("no token configured".into()),
     };
-    match oomnitza {
-        Ok(()) => outln!("oomnitza: OK (the API token is accepted)"),
-        Err(e) => {
-            ok = false;
-            outln!("oomnitza: FAILED: {e}");
-        }
+    CredentialCheck {
+        vendor: integration.manifest.name.clone(),
+        source,
+        oomnitza,
     }
-    ok
 }
 
 #[cfg(test)]

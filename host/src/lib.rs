@@ -9,21 +9,22 @@
 //! - [`instance`] calls the component under the sandbox's limits;
 //! - [`sync`] streams fetch → map → [`oomnitza`] bulk upserts.
 //!
-//! [`cli`] is the command line; `demo` (the `demo` feature) wires the
-//! bundled fakes to a sync.
+//! [`cli`] is the command line, and the only module that prints (through
+//! its `Printer`); its `demo` verb (the `demo` feature) wires the bundled
+//! fakes to a sync. [`admission`] decides which components may be linked.
 
-// Every line the binary prints goes through `term::outln!`/`errln!`, which
-// escape control characters a component may have put in its strings.
+// Every line the binary prints goes through `cli::Printer`, and so through
+// `term::outln!`/`errln!`, which escape control characters a component may
+// have put in its strings. Library code returns what it has to say.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod admission;
 pub mod bindings;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console;
 pub mod credentials;
-#[cfg(feature = "demo")]
-pub mod demo;
 pub mod engine;
 pub mod example_config;
 pub mod instance;

@@ -3,26 +3,15 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use oomnitza_connect::cli::{self, Args, Printer};
 
 fn main() -> ExitCode {
-    let args = oomnitza_connect::cli::Args::parse();
-    oomnitza_connect::cli::init_logging(&args);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            oomnitza_connect::term::emit_err(&format!(
-                "error: cannot start the async runtime: {e}"
-            ));
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(oomnitza_connect::cli::run(args)) {
+    let args = Args::parse();
+    let printer = Printer::new(args.quiet);
+    match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
-            oomnitza_connect::term::emit_err(&format!("error: {e:#}"));
+            printer.error(&e);
             ExitCode::FAILURE
         }
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Result, anyhow};
 
 use crate::config::{Config, Schedule, ScheduleKind};
-use crate::term::errln;
+use crate::sync::SyncReport;
 use crate::workflow::{Unattended, WorkflowConfig};
 
 const DAY: i64 = 86_400;
@@ -123,11 +123,15 @@ pub fn describe(config: &Config, now: SystemTime, count: usize) -> Result<String
 /// offboarding by a whole period; a run repeats no completed step), then
 /// on their own grid; workflows with `after_sync` run after each sync that
 /// succeeded. The config is read afresh before each run.
+///
+/// Nothing here prints: each sync's report goes to `on_sync` (the command
+/// line prints it on stderr); workflow outcomes are logged.
 pub async fn serve(
     config_path: &std::path::Path,
     stop: Arc<AtomicBool>,
     max_runs: Option<u32>,
     progress: bool,
+    on_sync: &(dyn Fn(&SyncReport) + Sync),
 ) -> Result<()> {
     let config = Config::load(config_path)?;
     let db = crate::state::StateDb::open(&config.resolve(&config.state.path))?;
@@ -205,7 +209,7 @@ pub async fn serve(
         };
         let config = &last_good;
         if let Some(integration) = prepared {
-            run_due(&integration, sync_due, &timed_due, &stop, progress).await;
+            run_due(&integration, sync_due, &timed_due, &stop, progress, on_sync).await;
         }
         let now = SystemTime::now();
         if sync_due {
@@ -249,6 +253,7 @@ async fn run_due(
     timed_due: &[String],
     stop: &Arc<AtomicBool>,
     progress: bool,
+    on_sync: &(dyn Fn(&SyncReport) + Sync),
 ) {
     let config = &integration.config;
     let mut synced = false;
@@ -260,7 +265,7 @@ async fn run_due(
         };
         match crate::sync::run(integration, &opts).await {
             Ok(report) => {
-                errln!("{}", report.render());
+                on_sync(&report);
                 synced = report.succeeded() && !report.stopped;
             }
             Err(e) => tracing::error!("sync did not start: {e:#}"),

@@ -7,9 +7,11 @@
 //! C0 controls other than newline and tab, DEL, the C1 controls (U+0080 to
 //! U+009F: U+009B alone starts a CSI sequence on some terminals), and the
 //! bidirectional overrides that reorder what a line appears to say. Every
-//! line the binary prints goes through [`outln!`] or [`errln!`] (lib.rs denies
-//! `clippy::print_stdout` and `print_stderr`), and writers that take a
-//! `Write` get a [`CleanWriter`].
+//! line the binary prints goes through the command line's `Printer`
+//! (`cli::Printer`), which writes with [`outln!`], [`errln!`] and
+//! [`errput!`] (lib.rs denies `clippy::print_stdout` and `print_stderr`, and
+//! only the `Printer` uses these macros), and writers that take a `Write`
+//! get a [`CleanWriter`].
 
 use std::borrow::Cow;
 use std::fmt::Write as _;

@@ -5,29 +5,31 @@
 //! configured address, so that is what the message names.
 
 use crate::bindings::ConnectorError;
-use crate::config::Config;
-use crate::integration::describe_error;
+use crate::integration::{Integration, describe_error};
 
-/// Where the connector's API origin is served: `source.url`, or the
-/// origin itself.
-pub fn served_at(config: &Config) -> String {
-    config
-        .source
+/// Where the connector's API origin is served: `source.url`, else the
+/// origin the credential is bound to (`source.origin`), else the first
+/// host the component declares.
+pub fn served_at(integration: &Integration) -> String {
+    let source = &integration.config.source;
+    source
         .url
         .clone()
-        .unwrap_or_else(|| "https://api.dropboxapi.com".into())
+        .or_else(|| source.origin.clone())
+        .or_else(|| integration.manifest.hosts.first().map(|h| h.origin.clone()))
+        .unwrap_or_else(|| "the connector's origin".into())
         .trim_end_matches('/')
         .to_string()
 }
 
 /// [`describe_error`], and for an unavailable vendor (network, 5xx) where
 /// it was asked: `vendor unavailable at http://proxy:8080 (source.url): ...`.
-pub fn describe(config: &Config, e: &ConnectorError) -> String {
+pub fn describe(integration: &Integration, e: &ConnectorError) -> String {
     match e {
         ConnectorError::Unavailable(m) => {
             format!(
                 "vendor unavailable at {} (source.url): {m}",
-                served_at(config)
+                served_at(integration)
             )
         }
         other => describe_error(other),

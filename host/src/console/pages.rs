@@ -859,7 +859,7 @@ async fn mapping_page(
                             }
                         }
                         tr {
-                            td { input type="text" name="new_target" placeholder="new custom field, e.g. dropbox_team_role"; }
+                            td { input type="text" name="new_target" placeholder="new custom field, e.g. team_role"; }
                             td { select name="new_field" { option value="" { "—" } @for fi in &manifest.fields { option value=(fi.name) { (fi.name) } } } }
                             td {} td {}
                         }

@@ -1,7 +1,7 @@
 //! Bearer credentials the host attaches for a component: a long-lived
 //! access token, or short-lived ones fetched with an OAuth 2 refresh token.
 //!
-//! Refresh follows Dropbox's token endpoint (`POST /oauth2/token`,
+//! Refresh follows the usual OAuth 2 token endpoint (Dropbox's among them) (`POST /oauth2/token`,
 //! `grant_type=refresh_token`): a token is refreshed a little before it
 //! expires, and once more when the vendor answers `expired_access_token`.
 //! Concurrent refreshes collapse into one: callers pass the generation of
@@ -20,7 +20,7 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum OAuthError {
     #[error(
-        "Dropbox rejected the refresh token (invalid_grant): re-authorize this integration and store the new refresh token (`oomnitza-connect credentials set`)"
+        "the vendor rejected the refresh token (invalid_grant): re-authorize this integration and store the new refresh token (`oomnitza-connect credentials set`)"
     )]
     ReauthorizeRequired,
     #[error(

@@ -146,7 +146,7 @@ pub fn dashboard(d: &ReportData) -> Markup {
                 figcaption { "Seats" }
                 table.data {
                     tbody {
-                        tr { td { "Licensed (Dropbox team/get_info)" } td.num data-count="licensed" { @match seats.licensed { Some(n) => (n), None => "unknown" } } }
+                        tr { td { "Licensed (the vendor's count)" } td.num data-count="licensed" { @match seats.licensed { Some(n) => (n), None => "unknown" } } }
                         tr { td { "Provisioned (active, invited, suspended)" } td.num data-count="provisioned" { (seats.provisioned) } }
                     }
                 }
@@ -231,12 +231,12 @@ pub fn render(d: &ReportData) -> String {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 // Even opened from disk, the file may load nothing.
                 meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:";
-                title { "Dropbox team report: " (d.integration) }
+                title { "Team report: " (d.integration) }
                 style { (PreEscaped(CSS)) }
             }
             body.report {
                 header {
-                    h1 { "Dropbox team report" }
+                    h1 { "Team report" }
                     p.muted { "Integration " strong { (d.integration) } " · generated " (d.generated_at) " by oomnitza-connect" }
                 }
                 h2 { "Team" }
@@ -252,7 +252,7 @@ pub fn render(d: &ReportData) -> String {
                 (runs_table(&d.runs, None))
                 h2 { "Actions taken" }
                 (audit_table(&d.audit))
-                footer.muted { "Values are shown as Dropbox returned them. This file makes no network requests and runs no script." }
+                footer.muted { "Values are shown as the vendor returned them. This file makes no network requests and runs no script." }
             }
         }
     };

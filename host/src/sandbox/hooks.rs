@@ -26,6 +26,8 @@ use super::budget::CallBudget;
 use super::net::AddressPolicy;
 use super::policy::{Allowlist, Target, redact_url};
 use super::send::{SendError, send};
+use crate::config::LimitsConfig;
+use crate::config::limits::defaults;
 use crate::credentials::{Bearer, OAuthError};
 
 /// Headers a guest may never set: the credential headers the host owns.
@@ -105,21 +107,26 @@ impl OutboundPolicy {
             bearer: vec![],
             addresses: AddressPolicy::default(),
             timeouts: Self::default_timeouts(),
-            max_request_bytes: 1 << 20,
-            max_response_bytes: 64 << 20,
-            max_requests_per_call: 100,
-            max_concurrent_requests: 8,
-            max_refused_requests: 0,
+            max_request_bytes: defaults::MAX_REQUEST_BODY_KIB << 10,
+            max_response_bytes: defaults::MAX_RESPONSE_MIB << 20,
+            max_requests_per_call: defaults::MAX_REQUESTS_PER_CALL,
+            max_concurrent_requests: defaults::MAX_CONCURRENT_REQUESTS,
+            max_refused_requests: defaults::MAX_REFUSED_REQUESTS,
             stats: Default::default(),
         }
     }
 
     /// Timeouts applied when the config names none.
     pub fn default_timeouts() -> RequestOptions {
+        Self::timeouts(&LimitsConfig::default())
+    }
+
+    /// The request timeouts `[limits]` sets.
+    pub fn timeouts(l: &LimitsConfig) -> RequestOptions {
         RequestOptions {
-            connect_timeout: Some(Duration::from_secs(10)),
-            first_byte_timeout: Some(Duration::from_secs(60)),
-            between_bytes_timeout: Some(Duration::from_secs(30)),
+            connect_timeout: Some(Duration::from_secs(l.connect_timeout_secs)),
+            first_byte_timeout: Some(Duration::from_secs(l.first_byte_timeout_secs)),
+            between_bytes_timeout: Some(Duration::from_secs(l.between_bytes_timeout_secs)),
         }
     }
 

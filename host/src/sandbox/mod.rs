@@ -21,6 +21,9 @@ use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::config::LimitsConfig;
+use crate::config::limits::defaults;
+
 pub use budget::CallBudget;
 pub use hooks::{OutboundHooks, OutboundPolicy, OutboundStats, Route};
 pub use net::AddressPolicy;
@@ -41,13 +44,26 @@ pub struct Limits {
     pub max_header_bytes: usize,
 }
 
+impl Limits {
+    /// The limits `[limits]` sets.
+    pub fn from_config(l: &LimitsConfig) -> Self {
+        Self {
+            call_timeout: Duration::from_secs(l.call_timeout_secs),
+            max_memory_bytes: l.max_memory_mib << 20,
+            max_host_resources: l.max_host_resources as usize,
+            max_header_bytes: (l.max_header_kib as usize) << 10,
+        }
+    }
+}
+
+/// The config's defaults ([`defaults`]), the one place they are spelled.
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            call_timeout: Duration::from_secs(60),
-            max_memory_bytes: 128 << 20,
-            max_host_resources: 256,
-            max_header_bytes: 16 << 10,
+            call_timeout: Duration::from_secs(defaults::CALL_TIMEOUT_SECS),
+            max_memory_bytes: defaults::MAX_MEMORY_MIB << 20,
+            max_host_resources: defaults::MAX_HOST_RESOURCES as usize,
+            max_header_bytes: (defaults::MAX_HEADER_KIB as usize) << 10,
         }
     }
 }

@@ -19,6 +19,7 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
 use super::budget::{CallBudget, InFlight};
 use super::net::AddressPolicy;
+use crate::config::limits::defaults;
 
 /// Why a send failed before any answer: either a policy refusal (to count
 /// and report) or an ordinary network error (the guest decides).
@@ -62,7 +63,9 @@ pub async fn send(
         .trim_end_matches(']')
         .to_string();
     let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let connect_timeout = timeouts.connect_timeout.unwrap_or(Duration::from_secs(10));
+    let connect_timeout = timeouts
+        .connect_timeout
+        .unwrap_or(Duration::from_secs(defaults::CONNECT_TIMEOUT_SECS));
 
     let resolved: Vec<SocketAddr> = match host.parse::<std::net::IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
@@ -104,7 +107,7 @@ pub async fn send(
 
     let first_byte = timeouts
         .first_byte_timeout
-        .unwrap_or(Duration::from_secs(60));
+        .unwrap_or(Duration::from_secs(defaults::FIRST_BYTE_TIMEOUT_SECS));
     let response = if https {
         let name = rustls::pki_types::ServerName::try_from(host.clone())
             .map_err(|_| HttpError::TlsCertificateError)?;
@@ -121,7 +124,7 @@ pub async fn send(
     };
     let between = timeouts
         .between_bytes_timeout
-        .unwrap_or(Duration::from_secs(30));
+        .unwrap_or(Duration::from_secs(defaults::BETWEEN_BYTES_TIMEOUT_SECS));
     Ok(response.map(|incoming| {
         CappedBody {
             inner: incoming,

@@ -102,7 +102,7 @@ pub struct PageCommit<'a> {
     pub seen: Option<Vec<u8>>,
     /// The page's members for the team snapshot (`None`: a dry or test
     /// run, which keeps none), written in the page's transaction.
-    pub snapshot: Option<crate::views::snapshot::SnapshotPage>,
+    pub snapshot: Option<crate::state::snapshot::SnapshotPage>,
 }
 
 /// A stable 64-bit hash: the first 8 bytes of SHA-256 over `parts`, each
@@ -211,7 +211,7 @@ impl StateDb {
             "UPDATE active_run SET cursor = NULL, listing_complete = 0 WHERE integration = ?1",
             [integration],
         )?;
-        crate::views::snapshot::restart(&tx, integration)?;
+        crate::state::snapshot::restart(&tx, integration)?;
         tx.commit()?;
         Ok(())
     }
@@ -257,7 +257,7 @@ impl StateDb {
             anyhow::bail!("portion {portion} is not the active run of `{integration}`");
         }
         if let Some(snapshot) = &page.snapshot {
-            crate::views::snapshot::write_page(
+            crate::state::snapshot::write_page(
                 &tx,
                 integration,
                 portion,

@@ -121,11 +121,12 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (integration, saas_user_id)
     ) WITHOUT ROWID;",
     // 5: the team snapshot, its per-run counts and each run's failed
-    // records (see `views::snapshot`).
-    crate::views::snapshot::MIGRATION,
+    // records (see `snapshot`).
+    crate::state::snapshot::MIGRATION,
 ];
 
 mod durable;
+pub mod snapshot;
 pub use durable::{ActiveRun, Mark, PageCommit, PendingBatch, PortionStart, SaasKeys, hash64};
 
 /// What an action did, as the audit log records it.

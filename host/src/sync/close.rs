@@ -15,6 +15,7 @@ use anyhow::Result;
 
 use super::{BatchContext, Db, SyncOptions, SyncReport, db_call};
 use crate::config::MaxDeactivations;
+use crate::config::limits::defaults;
 use crate::integration::Integration;
 use crate::oomnitza::OomnitzaClient;
 use crate::oomnitza::wire::ReadyPortion;
@@ -106,7 +107,10 @@ pub(super) async fn reconcile_saas(
     let mut active = 0u64;
     let mut skip = 0u64;
     loop {
-        match client.list_saas_users(&filter, 1000, skip).await {
+        match client
+            .list_saas_users(&filter, defaults::OOMNITZA_READ_PAGE, skip)
+            .await
+        {
             Ok((page, total)) => {
                 let n = page.len() as u64;
                 active = active.max(total).max(skip + n);
@@ -139,7 +143,7 @@ pub(super) async fn reconcile_saas(
         if !opts.allow_mass_deactivation {
             report.saas_refused = n;
             report.error = Some(format!(
-                "SaaS reconciliation refused: this run would deactivate {n} of the {active} active SaaS users of {app}, more than saas.max_deactivations allows ({limit}; setting: {setting}). Nobody was deactivated. If Dropbox really no longer lists them, confirm once with `oomnitza-connect sync --allow-mass-deactivation`; to allow more every run, raise saas.max_deactivations",
+                "SaaS reconciliation refused: this run would deactivate {n} of the {active} active SaaS users of {app}, more than saas.max_deactivations allows ({limit}; setting: {setting}). Nobody was deactivated. If the vendor really no longer lists them, confirm once with `oomnitza-connect sync --allow-mass-deactivation`; to allow more every run, raise saas.max_deactivations",
                 app = saas.name,
                 setting = MaxDeactivations::describe(saas.max_deactivations.as_ref()),
             ));
@@ -149,7 +153,7 @@ pub(super) async fn reconcile_saas(
             "deactivating {n} SaaS users, more than saas.max_deactivations ({limit}): confirmed by --allow-mass-deactivation"
         );
     }
-    for chunk in missing.chunks(100) {
+    for chunk in missing.chunks(defaults::SAAS_UPDATE_CHUNK) {
         // Remembered before the call, so a crash after it cannot forget
         // whom this tool deactivated (and must heal if listed again).
         let recorded = db_call(db, |d| {
@@ -193,7 +197,7 @@ async fn reactivate_listed(
         .filter(|(_, key)| evidence.seen.contains(key))
         .map(|(id, _)| id)
         .collect();
-    for chunk in back.chunks(100) {
+    for chunk in back.chunks(defaults::SAAS_UPDATE_CHUNK) {
         let failed = client.activate_saas_users(chunk).await?;
         let mut done = Vec::with_capacity(chunk.len());
         for id in chunk {

@@ -1,11 +1,12 @@
 //! The sync pipeline: fetch → map → forward to Oomnitza.
 //!
-//! Pages stream through three stages that overlap ([`pages`], [`forward`]):
-//! the component fetches and maps a page in one call (`fetch-mapped`, so
-//! source records never cross the boundary); a committer thread decides
-//! what to send, writes each record straight to JSON ([`shape`]) and
-//! commits the page; a forwarder posts the batches to Oomnitza, several in
-//! flight, while the next page is fetched. Memory is bounded by two pages
+//! Pages stream through three stages that overlap: the component fetches
+//! and maps a page in one call ([`pages`]: `fetch-mapped`, so source
+//! records never cross the boundary); a committer thread decides what to
+//! send, writes each record straight to JSON ([`shape`]), cuts the batches
+//! and commits the page ([`commit`]); a forwarder posts the batches to
+//! Oomnitza ([`forward`]), several in flight, while the next page is
+//! fetched. Memory is bounded by two pages
 //! plus the batches in flight, whatever the team size.
 //!
 //! Every run has one `portion`, and nothing is lost: each page is committed
@@ -25,6 +26,7 @@
 //! (`failed`). See [`close`].
 
 mod close;
+mod commit;
 mod forward;
 mod pages;
 mod progress;
@@ -51,7 +53,7 @@ use shape::{Envelope, RecordShaper};
 /// How a sync runs.
 #[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
-    /// Print the exact bulk payloads (JSON lines on stdout); send nothing.
+    /// Send nothing; write the exact bulk payloads to `payloads`.
     pub dry_run: bool,
     /// Mark the run as a trial: at most 10 records are sent.
     pub test_run: bool,
@@ -64,6 +66,38 @@ pub struct SyncOptions {
     pub allow_mass_deactivation: bool,
     /// Set by a signal handler: finish the page in hand, checkpoint, stop.
     pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Where a dry run writes its bulk payloads, one JSON body a line (the
+    /// command line: stdout). `None`: nowhere; the counts still say what
+    /// would be sent.
+    pub payloads: Option<PayloadSink>,
+}
+
+/// A writer a dry run's payloads go to. The sync never prints: the caller
+/// says where its output goes.
+#[derive(Clone)]
+pub struct PayloadSink(Arc<std::sync::Mutex<dyn std::io::Write + Send>>);
+
+impl PayloadSink {
+    pub fn new(w: impl std::io::Write + Send + 'static) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(w)))
+    }
+
+    /// Writes one payload and its newline.
+    pub(crate) fn write_line(&self, body: &[u8]) -> Result<()> {
+        let mut w = self
+            .0
+            .lock()
+            .map_err(|_| anyhow!("the payload writer lock is poisoned"))?;
+        w.write_all(body)?;
+        w.write_all(b"\n")?;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for PayloadSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PayloadSink")
+    }
 }
 
 /// A batch ready to post: its outbox row, its records (a JSON array, as
@@ -301,10 +335,10 @@ async fn run_locked(
             (spec.clone(), None)
         } else {
             let (extended, layout) =
-                crate::views::snapshot::extend_spec(&spec, &integration.manifest);
+                crate::state::snapshot::extend_spec(&spec, &integration.manifest);
             (extended, Some(layout))
         };
-        let listing = pages::Listing {
+        let listing = commit::Listing {
             shaper: RecordShaper::new(integration).reading_status(&spec),
             ctx: ctx.clone(),
             db: db.clone(),

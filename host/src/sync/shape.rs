@@ -105,7 +105,11 @@ impl RecordShaper {
         self
     }
 
-    fn from_targets(targets: &[&str], sync_key: &[String], saas: Option<(&str, &str)>) -> Self {
+    pub(super) fn from_targets(
+        targets: &[&str],
+        sync_key: &[String],
+        saas: Option<(&str, &str)>,
+    ) -> Self {
         let last = |t: &str| targets.iter().rposition(|x| *x == t);
         let slots = targets
             .iter()
@@ -437,6 +441,114 @@ mod tests {
         assert_eq!(
             env.body(br#"[{"USER":"a"},{"USER":"b"}]"#),
             serde_json::to_vec(&req(&records)).unwrap()
+        );
+    }
+
+    #[test]
+    fn host_owned_and_out_of_mode_saas_targets_are_never_written() {
+        let targets = ["EMAIL", "saas.selected_saas_id", "saas.name", "saas.role"];
+        let values = [
+            text("a@x.com"),
+            text("spoofed-id"),
+            text("spoofed-name"),
+            text("admin"),
+        ];
+        let saas = RecordShaper::from_targets(&targets, &["EMAIL".into()], Some(("9", "App")));
+        assert_eq!(
+            shaped(&saas, &values),
+            serde_json::json!({"EMAIL": "a@x.com",
+                "saas": {"role": "admin", "selected_saas_id": "9", "name": "App"}})
+        );
+        let user_only = RecordShaper::from_targets(&targets, &["EMAIL".into()], None);
+        assert_eq!(
+            shaped(&user_only, &values),
+            serde_json::json!({"EMAIL": "a@x.com"})
+        );
+    }
+
+    #[test]
+    fn values_keep_their_json_types() {
+        let targets = ["T", "S", "B", "I", "L", "N"];
+        let values = [
+            Value::Timestamp("2026-01-02T03:04:05Z".into()),
+            text("x"),
+            Value::Boolean(true),
+            Value::Integer(-3),
+            Value::TextList(vec!["a".into(), "b".into()]),
+            Value::Null,
+        ];
+        let s = RecordShaper::from_targets(&targets, &["S".into()], None);
+        let mut out = Vec::new();
+        s.write_mapped(&values, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"T":"2026-01-02T03:04:05Z","S":"x","B":true,"I":-3,"L":["a","b"],"N":null}"#
+        );
+        // Fewer values than rules (a short record): only what is there.
+        let mut out = Vec::new();
+        s.write_mapped(&values[..2], &mut out);
+        assert_eq!(out, br#"{"T":"2026-01-02T03:04:05Z","S":"x"}"#);
+    }
+
+    #[test]
+    fn a_key_joins_the_sync_key_values_lower_cased_in_sync_key_order() {
+        let targets = ["N", "EMAIL", "FLAG", "LIST"];
+        let values = [
+            Value::Integer(7),
+            text("A@X.com"),
+            Value::Boolean(false),
+            Value::TextList(vec!["X".into(), "y".into()]),
+        ];
+        let key = |sync_key: &[&str]| {
+            let sync_key: Vec<String> = sync_key.iter().map(|k| k.to_string()).collect();
+            let s = RecordShaper::from_targets(&targets, &sync_key, None);
+            let mut out = String::from("left over");
+            s.write_key(&values, &mut out);
+            out
+        };
+        assert_eq!(key(&["EMAIL", "N"]), "a@x.com\u{1f}7");
+        assert_eq!(key(&["FLAG", "LIST"]), "false\u{1f}x,y");
+        // A sync key no rule maps is an empty part, not a shifted one.
+        assert_eq!(key(&["MISSING", "EMAIL"]), "\u{1f}a@x.com");
+        // Same values, same key; another value, another key.
+        assert_eq!(key(&["EMAIL"]), "a@x.com");
+        assert_ne!(key(&["EMAIL"]), key(&["N"]));
+    }
+
+    #[test]
+    fn an_empty_or_non_text_saas_key_is_none() {
+        let targets = ["saas.sync_key"];
+        let s = RecordShaper::from_targets(&targets, &[], Some(("9", "App")));
+        assert_eq!(s.saas_key(&[text("")]), None);
+        assert_eq!(s.saas_key(&[Value::Integer(3)]), None);
+        assert_eq!(s.saas_key(&[Value::Null]), None);
+        assert_eq!(
+            s.saas_key(&[text("Mixed@Case")]).as_deref(),
+            Some("mixed@case")
+        );
+    }
+
+    #[test]
+    fn an_envelope_needs_its_records_array() {
+        let sync_field = vec!["USER".to_owned()];
+        let env = Envelope::new(&BulkRequest {
+            connector_version: "1",
+            connector_name: "n",
+            portion: "p",
+            data_type: "users",
+            sync_field: &sync_field,
+            insert_only: false,
+            update_only: false,
+            test_run: true,
+            records: &[],
+            error: Some("e"),
+        })
+        .unwrap();
+        let body: Json = serde_json::from_slice(&env.body(b"[]")).unwrap();
+        assert_eq!(body["records"], serde_json::json!([]));
+        assert_eq!(
+            (body["test_run"].clone(), body["error"].clone()),
+            (Json::Bool(true), Json::from("e"))
         );
     }
 }

@@ -1,19 +1,19 @@
-//! What the report and the console show: the team snapshot ([`snapshot`])
-//! and the queries over it, the run history and the audit log, with the
-//! list views' filters. Shared by `report`, `runs`/`audit --json/--csv`
-//! and the console, so a number is computed one way everywhere.
+//! What the report and the console show: the queries over the team
+//! snapshot (written by the sync, in `state::snapshot`), the run history
+//! and the audit log, with the list views' filters. Shared by `report`,
+//! `runs`/`audit --json/--csv` and the console, so a number is computed
+//! one way everywhere.
 //!
 //! Everything here is data: values are as the vendor or the component
 //! gave them, and every renderer escapes them for its medium.
 
 pub mod csv;
-pub mod snapshot;
 
 use anyhow::Result;
 use rusqlite::{Connection, params_from_iter};
 use serde::Serialize;
 
-pub use snapshot::Member;
+pub use crate::state::snapshot::Member;
 
 use crate::state::{AuditEntry, RunRecord, StateDb};
 
@@ -109,7 +109,7 @@ pub struct MemberPage {
 /// order they were listed.
 pub fn members(db: &StateDb, filter: &MemberFilter, offset: u64, limit: u64) -> Result<MemberPage> {
     let conn = &db.conn;
-    let Some(table) = snapshot::current_table(conn)? else {
+    let Some(table) = crate::state::snapshot::current_table(conn)? else {
         return Ok(MemberPage {
             members: vec![],
             total: 0,
@@ -141,7 +141,7 @@ pub fn each_member(
     mut f: impl FnMut(&Member) -> Result<()>,
 ) -> Result<()> {
     let conn = &db.conn;
-    let Some(table) = snapshot::current_table(conn)? else {
+    let Some(table) = crate::state::snapshot::current_table(conn)? else {
         return Ok(());
     };
     let (clause, args) = filter.sql();
@@ -247,14 +247,14 @@ pub fn seats(c: &Composition) -> Seats {
     Seats {
         licensed: None,
         provisioned,
-        source: "counted from the team snapshot (licensed seats need Dropbox team/get_info, not yet in the connector contract)",
+        source: "counted from the team snapshot (licensed seats need a count from the vendor, not yet in the connector contract)",
     }
 }
 
 /// Members matching a fixed query, at most `limit`, and how many in all.
 fn listed(db: &StateDb, clause: &str, args: &[String], limit: u64) -> Result<MemberPage> {
     let conn = &db.conn;
-    let Some(table) = snapshot::current_table(conn)? else {
+    let Some(table) = crate::state::snapshot::current_table(conn)? else {
         return Ok(MemberPage {
             members: vec![],
             total: 0,

@@ -191,7 +191,7 @@ impl Run<'_> {
             };
             self.heartbeat()?;
             let action = &plan.steps[job.step].action;
-            let endpoint = format!("Dropbox action `{action}`");
+            let endpoint = format!("the connector's action `{action}`");
             let results: Vec<Result<ActionResult, ConnectorError>> = match result {
                 Err(host) => {
                     // The instance is unusable after a host-side failure.
@@ -288,7 +288,6 @@ impl Run<'_> {
         params: &[(String, Value)],
         r: Result<ActionResult, ConnectorError>,
     ) -> Result<bool> {
-        let config = &self.integration.config;
         let (outcome, detail, vendor) = match r {
             Ok(r) => match r.status {
                 ActionStatus::Done => ("done", r.detail, r.vendor_response),
@@ -296,7 +295,7 @@ impl Run<'_> {
             },
             Err(e) => (
                 "failed",
-                crate::vendor::describe(config, &e),
+                crate::vendor::describe(self.integration, &e),
                 vendor_tag(&e),
             ),
         };

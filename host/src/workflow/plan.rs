@@ -27,7 +27,7 @@ use crate::oomnitza::{ListQuery, OomnitzaClient};
 use crate::state::StateDb;
 
 /// Records read per request.
-const PAGE: u32 = 1000;
+const PAGE: u32 = crate::config::limits::defaults::OOMNITZA_READ_PAGE;
 
 /// The stand-in a `{field}` text parameter takes when a workflow is checked
 /// without a record (`validate`): present, and shaped like the email

@@ -1,6 +1,9 @@
 //! Triggers, evaluated here, typed: which records a workflow acts on.
 //!
-//! Pure (no I/O). A condition's value decides how it compares: a TOML
+//! Part of the config because compiling a trigger is how `[[workflow]]`
+//! tables are checked when the file is read; `crate::workflow` evaluates
+//! the compiled trigger on the records it reads (`workflow::trigger` is
+//! this module). Pure (no I/O). A condition's value decides how it compares: a TOML
 //! integer or float compares numbers, a date (`2026-11-27`, a TOML date,
 //! `"today"`, `"today-30"`) compares calendar dates, a boolean compares
 //! booleans, anything else compares text, ignoring case. A record's value
@@ -16,9 +19,47 @@
 use std::cmp::Ordering;
 
 use anyhow::{Result, bail};
+use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::{ConditionConfig, Op};
+/// One trigger condition as the config writes it (`[[workflow]] trigger`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionConfig {
+    /// A field of the records read (people: the REST view, e.g.
+    /// `offboarding_date`; SaaS users: e.g. `to_be_deleted_in_saas`).
+    pub field: String,
+    pub op: Op,
+    /// Its type decides the comparison (see the module docs). A list for `in`.
+    pub value: toml::Value,
+}
+
+/// A condition's comparison.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "eq",
+            Op::Ne => "ne",
+            Op::Lt => "lt",
+            Op::Le => "le",
+            Op::Gt => "gt",
+            Op::Ge => "ge",
+            Op::In => "in",
+        }
+    }
+}
 
 /// A value a condition compares with.
 #[derive(Debug, Clone, PartialEq)]

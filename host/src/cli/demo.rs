@@ -10,11 +10,11 @@ use anyhow::{Context, Result, bail};
 use connector_fakes::{DropboxConfig, FakeDropbox, FakeOomnitza, OomnitzaConfig, Team};
 use serde_json::Value as Json;
 
+use super::Printer;
 use crate::config::Config;
 use crate::credentials::write_secrets_file;
 use crate::integration::Integration;
 use crate::sync::{self, SyncOptions};
-use crate::term::{errln, outln};
 
 /// Where `cargo build --release --target wasm32-wasip2 -p dropbox-connector`
 /// puts the component, relative to the workspace.
@@ -63,7 +63,7 @@ pub fn find_component(given: Option<&Path>) -> Result<PathBuf> {
     )
 }
 
-pub async fn run(args: DemoArgs, progress: bool) -> Result<ExitCode> {
+pub async fn run(printer: Printer, args: DemoArgs) -> Result<ExitCode> {
     let component = find_component(args.component.as_deref())?;
     let dir = match &args.dir {
         Some(d) => {
@@ -83,12 +83,12 @@ pub async fn run(args: DemoArgs, progress: bool) -> Result<ExitCode> {
     let oomnitza_token = format!("demo-{}", uuid::Uuid::new_v4().simple());
     let dropbox = FakeDropbox::start(DropboxConfig::new(team, dropbox_token.clone()))?;
     let oomnitza = FakeOomnitza::start(OomnitzaConfig::new(oomnitza_token.clone()))?;
-    errln!(
+    printer.err(format_args!(
         "fake Dropbox  {} ({} members)\nfake Oomnitza {}",
         dropbox.url(),
         args.members,
         oomnitza.url()
-    );
+    ));
 
     let secrets = dir.join("secrets.toml");
     write_secrets_file(
@@ -103,24 +103,24 @@ pub async fn run(args: DemoArgs, progress: bool) -> Result<ExitCode> {
         &config_path,
         crate::example_config::example_config(&component, &dropbox.url(), &oomnitza.url()),
     )?;
-    errln!("config        {}\n", config_path.display());
+    printer.err(format_args!("config        {}\n", config_path.display()));
 
     let config = Config::load(&config_path)?;
     let integration = Integration::prepare(config).await?;
     let report = sync::run(
         &integration,
         &SyncOptions {
-            progress,
+            progress: printer.progress(),
             ..Default::default()
         },
     )
     .await?;
-    outln!("{}\n", report.render());
-    print_holdings(&oomnitza);
-    outln!(
+    printer.out(format_args!("{}\n", report.render()));
+    print_holdings(printer, &oomnitza);
+    printer.out(format_args!(
         "\nrun history: oomnitza-connect --config {} runs",
         config_path.display()
-    );
+    ));
     let db =
         crate::state::StateDb::open(&integration.config.resolve(&integration.config.state.path))?;
     let data = crate::report::ReportData::gather(
@@ -130,20 +130,22 @@ pub async fn run(args: DemoArgs, progress: bool) -> Result<ExitCode> {
     )?;
     let report_path = dir.join("oomnitza-connect-report.html");
     std::fs::write(&report_path, crate::report::render(&data))?;
-    outln!("report: {}", report_path.display());
+    printer.out(format_args!("report: {}", report_path.display()));
     if args.console {
         let (url, server) = crate::console::start(
             config_path.clone(),
             std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         )
         .await?;
-        outln!("console: {url}\n(the simulators keep running; Ctrl-C stops both)");
+        printer.out(format_args!(
+            "console: {url}\n(the simulators keep running; Ctrl-C stops both)"
+        ));
         let _ = tokio::signal::ctrl_c().await;
         server.abort();
     } else {
-        outln!(
+        printer.out(format_args!(
             "console: `oomnitza-connect demo --console` (keeps the simulators up) or, on your own config, `oomnitza-connect --config FILE console`"
-        );
+        ));
     }
     Ok(if report.succeeded() {
         ExitCode::SUCCESS
@@ -152,11 +154,14 @@ pub async fn run(args: DemoArgs, progress: bool) -> Result<ExitCode> {
     })
 }
 
-fn print_holdings(oomnitza: &FakeOomnitza) {
+fn print_holdings(printer: Printer, oomnitza: &FakeOomnitza) {
     let users = oomnitza.users();
-    outln!("fake Oomnitza now holds {} users", users.len());
+    printer.out(format_args!(
+        "fake Oomnitza now holds {} users",
+        users.len()
+    ));
     for p in oomnitza.portions() {
-        outln!(
+        printer.out(format_args!(
             "  portion {}: {} batches, {} records ({} created, {} updated, {} unchanged, {} failed), {}",
             p.id,
             p.batches,
@@ -170,12 +175,12 @@ fn print_holdings(oomnitza: &FakeOomnitza) {
             } else {
                 "NOT finalized"
             }
-        );
+        ));
     }
     for u in users.iter().take(3) {
-        outln!(
+        printer.out(format_args!(
             "  e.g. {}",
             Json::Object(u.as_object().cloned().unwrap_or_default())
-        );
+        ));
     }
 }
