@@ -116,8 +116,11 @@ fn a_sync_killed_again_and_again_resumes_and_applies_each_record_once() {
         pages <= 60 + 3 * kills as u64,
         "{pages} pages served for 60 pages and {kills} kills"
     );
-    // Per kill, at most the batches in flight (concurrency 4 × 100).
-    assert_applied_once(&world, 60_000, kills * 400);
+    // Per kill, at most the batches in flight (concurrency 4) and those
+    // acknowledged but not yet written (the forwarder writes acks in
+    // groups of up to 8, each waiting at most 20 ms, longer on a loaded
+    // machine): 12 batches of 100.
+    assert_applied_once(&world, 60_000, kills * 1200);
     // The history shows the killed runs and the one that completed, all
     // in one portion.
     let runs = world.run(&["runs"]);

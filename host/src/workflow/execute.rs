@@ -408,11 +408,18 @@ fn last_entry(
         .optional()?)
 }
 
-/// The vendor's error tag as JSON, for the audit log.
+/// What the connector said of a refusal, as it said it (the contract's
+/// fields, whatever the vendor), for the audit log's vendor response.
 fn vendor_tag(e: &ConnectorError) -> String {
     match e {
-        ConnectorError::Conflict(c) => {
-            serde_json::json!({"error": {".tag": c.tag}, "error_summary": c.summary}).to_string()
+        ConnectorError::Conflict(c) => serde_json::json!({
+            "tag": c.tag,
+            "summary": c.summary,
+            "user_message": c.user_message,
+        })
+        .to_string(),
+        ConnectorError::Unauthorized(u) => {
+            serde_json::json!({"tag": u.tag, "summary": u.message}).to_string()
         }
         _ => String::new(),
     }
@@ -436,4 +443,33 @@ pub fn record_blocked(db: &StateDb, plan: &Plan, why: &str) -> Result<()> {
         outcome: "blocked".into(),
         detail: why.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::exports::oomnitza::connector::types::{UnauthorizedError, VendorConflict};
+
+    #[test]
+    fn the_audit_keeps_the_connectors_tag_and_summary_as_given() {
+        let conflict = ConnectorError::Conflict(VendorConflict {
+            tag: "user_not_found".into(),
+            summary: "user_not_found/..".into(),
+            user_message: None,
+        });
+        assert_eq!(
+            vendor_tag(&conflict),
+            r#"{"summary":"user_not_found/..","tag":"user_not_found","user_message":null}"#
+        );
+        let unauthorized = ConnectorError::Unauthorized(UnauthorizedError {
+            expired: false,
+            tag: "http-401".into(),
+            message: "Acme returned 401".into(),
+        });
+        assert_eq!(
+            vendor_tag(&unauthorized),
+            r#"{"summary":"Acme returned 401","tag":"http-401"}"#
+        );
+        assert_eq!(vendor_tag(&ConnectorError::Other("x".into())), "");
+    }
 }
