@@ -9,13 +9,17 @@ use crate::config::Config;
 use crate::integration::describe_error;
 
 /// Where the connector's API origin is served: `source.url`, or the
-/// origin itself.
+/// origin itself (`source.origin`, else the first accepted host; which
+/// vendor it is, the host does not assume).
 pub fn served_at(config: &Config) -> String {
+    let sandbox = config.sandbox.allow.as_ref();
     config
         .source
         .url
         .clone()
-        .unwrap_or_else(|| "https://api.dropboxapi.com".into())
+        .or_else(|| config.source.origin.clone())
+        .or_else(|| sandbox.and_then(|a| a.first().cloned()))
+        .unwrap_or_else(|| "the vendor's origin".into())
         .trim_end_matches('/')
         .to_string()
 }
