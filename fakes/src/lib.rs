@@ -1,4 +1,4 @@
-//! Fake Dropbox and Oomnitza HTTP servers for end-to-end tests, the CLI's
+//! Fake Dropbox, Slack SCIM and Oomnitza HTTP servers for end-to-end tests, the CLI's
 //! `demo` command and benchmarks.
 //!
 //! Both are real HTTP servers on `127.0.0.1` (each on its own thread and
@@ -15,6 +15,7 @@
 
 pub mod dropbox;
 pub mod oomnitza;
+pub mod slack_scim;
 pub mod team;
 
 mod bulk;
@@ -28,4 +29,5 @@ pub use dropbox::{
     ActionRecord, DropboxConfig, DropboxFault, DropboxStats, FakeDropbox, OAuthApp, RecordedRequest,
 };
 pub use oomnitza::{FakeOomnitza, OomnitzaConfig, OomnitzaFault, PortionLog};
+pub use slack_scim::{FakeSlackScim, ScimUser, SlackScimConfig, SlackScimFault};
 pub use team::{Member, MemberStatus, MembershipType, Name, Role, SecondaryEmail, Team, WireStyle};

@@ -299,12 +299,13 @@ fn source_bearer(
 /// Every mandatory item the configuration lacks (the seed's "Draft" state).
 pub fn launch_gaps(config: &Config, manifest: &Manifest, spec: &MappingSpec) -> Vec<String> {
     let mut missing = Vec::new();
+    let email = email_field(manifest);
     let from_email = |target: &str| {
         spec.rules.iter().any(|r| {
             r.target == target
                 && match &r.source {
-                    RuleSource::Field(f) => f == "email",
-                    RuleSource::FirstOf(fs) => fs.first().is_some_and(|f| f == "email"),
+                    RuleSource::Field(f) => f == email,
+                    RuleSource::FirstOf(fs) => fs.first().is_some_and(|f| f == email),
                     _ => false,
                 }
         })
@@ -379,6 +380,23 @@ pub fn launch_gaps(config: &Config, manifest: &Manifest, spec: &MappingSpec) -> 
         ));
     }
     missing
+}
+
+/// The connector's email field: the field its smart mapping maps to
+/// `EMAIL` (directly, or first of a `first-of`), else `email`. The host
+/// keeps no list of vendors' field names.
+fn email_field(manifest: &Manifest) -> &str {
+    manifest
+        .default_mapping
+        .rules
+        .iter()
+        .filter(|r| r.target == "EMAIL")
+        .find_map(|r| match &r.source {
+            RuleSource::Field(f) => Some(f.as_str()),
+            RuleSource::FirstOf(fs) => fs.first().map(String::as_str),
+            _ => None,
+        })
+        .unwrap_or("email")
 }
 
 /// The source field that says whether a member is active, suspended,
@@ -919,6 +937,34 @@ url = "https://acme.oomnitza.com"
             !problems.contains("target `dropbox_user_id`") && !problems.contains("`saas.role`"),
             "{problems}"
         );
+    }
+
+    #[test]
+    fn the_email_field_is_the_one_the_smart_mapping_sends_as_email() {
+        let rule = |target: &str, field: &str| MappingRule {
+            target: target.into(),
+            source: RuleSource::Field(field.into()),
+            transforms: vec![],
+            required: true,
+        };
+        let mut m = manifest(&[]);
+        assert_eq!(email_field(&m), "email", "the default");
+        m.default_mapping.rules = vec![rule("USER", "login"), rule("EMAIL", "work_email")];
+        assert_eq!(email_field(&m), "work_email");
+        let config = Config::parse(CONFIG).unwrap();
+        let spec = MappingSpec {
+            rules: vec![rule("USER", "work_email"), rule("EMAIL", "work_email")],
+            filters: vec![],
+            sync_key: vec![],
+        };
+        let gaps = launch_gaps(&config, &m, &spec).join("\n");
+        assert!(!gaps.contains("Email must be mapped"), "{gaps}");
+        let spec = MappingSpec {
+            rules: vec![rule("USER", "email"), rule("EMAIL", "email")],
+            ..spec
+        };
+        let gaps = launch_gaps(&config, &m, &spec).join("\n");
+        assert!(gaps.contains("Email must be mapped to USER"), "{gaps}");
     }
 
     #[test]

@@ -20,5 +20,6 @@ mod mapping;
 mod oauth;
 mod saas;
 mod sandbox;
+mod second_connector;
 mod sync;
 mod workflows;

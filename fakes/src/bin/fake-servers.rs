@@ -4,6 +4,7 @@
 //! ```text
 //! fake-servers [--members N] [--seed S] [--dropbox-token T] [--oomnitza-token T]
 //!              [--page-delay-ms X] [--request-delay-ms Y] [--pregenerate WHICH]
+//!              [--slack-scim] [--slack-token T]
 //! ```
 //!
 //! Before it serves, it renders every Dropbox page of the listing the
@@ -13,8 +14,12 @@
 //! rendered on its first request and kept. This takes about 640 bytes of
 //! memory a member for each way of paging (640 MB for 1,000,000 members).
 //!
-//! Once both servers listen it prints one JSON line on stdout,
-//! `{"dropbox": "http://127.0.0.1:P", "oomnitza": "http://127.0.0.1:Q"}`,
+//! With `--slack-scim` it also serves a fake Slack SCIM API with the same
+//! people (held in memory: meant for thousands, not millions).
+//!
+//! Once the servers listen it prints one JSON line on stdout,
+//! `{"dropbox": "http://127.0.0.1:P", "oomnitza": "http://127.0.0.1:Q"}`
+//! (and `"slack_scim"` with `--slack-scim`),
 //! then serves until stdin closes, or SIGTERM / SIGINT. A line `stats` on
 //! stdin prints the current counters as one JSON line; on exit it prints
 //! them once more (the last line of stdout is always the final stats).
@@ -29,12 +34,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use connector_fakes::dropbox::DEFAULT_MAX_LIMIT;
-use connector_fakes::{DropboxConfig, FakeDropbox, FakeOomnitza, OomnitzaConfig, Team};
+use connector_fakes::{
+    DropboxConfig, FakeDropbox, FakeOomnitza, FakeSlackScim, OomnitzaConfig, SlackScimConfig, Team,
+};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 const USAGE: &str = "usage: fake-servers [--members N] [--seed S] [--dropbox-token T] \
 [--oomnitza-token T] [--page-delay-ms X] [--request-delay-ms Y] [--pregenerate WHICH]
+[--slack-scim] [--slack-token T]
 
 Starts the fake Dropbox and the fake Oomnitza on 127.0.0.1, prints
 {\"dropbox\": URL, \"oomnitza\": URL} on stdout, and serves until stdin closes
@@ -44,9 +52,12 @@ are printed again on exit.
 --pregenerate renders Dropbox pages of 1000 members before serving:
 `removed` (removed members included), `active` (left out), `both` or `none`.
 
+--slack-scim also serves a fake Slack SCIM API (/scim/v2/Users) with the
+same people, accepting --slack-token; its URL is printed as \"slack_scim\".
+
 defaults: --members 2500 --seed 7 --dropbox-token sl.fake-dropbox-token
           --oomnitza-token fake-oomnitza-token --page-delay-ms 0 --request-delay-ms 0
-          --pregenerate removed";
+          --pregenerate removed --slack-token xoxp-fake-slack-token";
 
 /// Errors (with messages) listed in the stats, at most this many per portion.
 const MAX_ERRORS_SHOWN: usize = 5;
@@ -61,6 +72,8 @@ struct Args {
     request_delay: Duration,
     /// The `include_removed` values whose pages are rendered up front.
     pregenerate: Vec<bool>,
+    /// Also serve a fake Slack SCIM API, accepting this token.
+    slack_scim: Option<String>,
 }
 
 impl Args {
@@ -73,7 +86,10 @@ impl Args {
             page_delay: Duration::ZERO,
             request_delay: Duration::ZERO,
             pregenerate: vec![true],
+            slack_scim: None,
         };
+        let mut slack_token = "xoxp-fake-slack-token".to_string();
+        let mut slack = false;
         while let Some(flag) = argv.next() {
             // Both `--flag value` and `--flag=value`.
             let (name, inline) = match flag.split_once('=') {
@@ -111,9 +127,12 @@ impl Args {
                         ),
                     };
                 }
+                "--slack-scim" => slack = true,
+                "--slack-token" => slack_token = token(&name, value()?)?,
                 other => bail!("unknown argument {other:?}\n\n{USAGE}"),
             }
         }
+        args.slack_scim = slack.then_some(slack_token);
         Ok(Some(args))
     }
 }
@@ -171,7 +190,21 @@ fn run(args: Args) -> Result<()> {
         dropbox.pregenerate(DEFAULT_MAX_LIMIT, include_removed);
     }
     let oomnitza = FakeOomnitza::start(oomnitza_config).context("starting the fake Oomnitza")?;
-    emit(&json!({"dropbox": dropbox.url(), "oomnitza": oomnitza.url()}))?;
+    let slack = match &args.slack_scim {
+        Some(token) => Some(
+            FakeSlackScim::start(SlackScimConfig::from_team(
+                &Team::generate(args.members, args.seed),
+                token.clone(),
+            ))
+            .context("starting the fake Slack SCIM API")?,
+        ),
+        None => None,
+    };
+    let mut urls = json!({"dropbox": dropbox.url(), "oomnitza": oomnitza.url()});
+    if let (Some(slack), Some(map)) = (&slack, urls.as_object_mut()) {
+        map.insert("slack_scim".to_string(), json!(slack.url()));
+    }
+    emit(&urls)?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
