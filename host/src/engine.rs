@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::bindings::{CONTRACT, UserConnectorPre};
+use crate::bindings::{ConnectorPre, Version};
 use crate::sandbox::HostState;
 
 /// How often the epoch ticks; call deadlines are counted in ticks.
@@ -68,7 +68,7 @@ pub const POOL_INSTANCES: u32 = 32;
 
 /// A component ready to instantiate: compiled, checked, linked.
 pub struct LoadedComponent {
-    pub pre: UserConnectorPre<HostState>,
+    pub pre: ConnectorPre<HostState>,
     pub sha256: String,
     pub path: PathBuf,
     /// Whether the compiled artifact came from the cache.
@@ -98,7 +98,7 @@ pub fn load_component(
         Some(dir) => compile_cached(engine, &bytes, &sha256, dir, path)?,
         None => (compile(engine, &bytes, path)?, false),
     };
-    check_contract(engine, &component, path)?;
+    let version = check_contract(engine, &component, path)?;
     check_imports(engine, &component, path)?;
 
     let mut linker = Linker::<HostState>::new(engine);
@@ -113,9 +113,15 @@ pub fn load_component(
                 path.display()
             )
         })?;
-    let pre = UserConnectorPre::new(pre)
+    let pre = ConnectorPre::new(version, pre)
         .map_err(anyhow::Error::from)
-        .with_context(|| format!("component {} does not match {CONTRACT}", path.display()))?;
+        .with_context(|| {
+            format!(
+                "component {} does not match oomnitza:connector@{}",
+                path.display(),
+                version.as_str()
+            )
+        })?;
     Ok(LoadedComponent {
         pre,
         sha256,
@@ -173,36 +179,18 @@ fn compile(engine: &Engine, bytes: &[u8], path: &Path) -> Result<Component> {
         .with_context(|| format!("{} is not a valid WebAssembly component", path.display()))
 }
 
-/// Refuses a component that does not export this contract version, with a
-/// message that says which version it does export.
-fn check_contract(engine: &Engine, component: &Component, path: &Path) -> Result<()> {
+/// The contract version the component implements (its export
+/// `oomnitza:connector/connector@X.Y.Z`), or a refusal that names the
+/// version it exports and the ones this host supports.
+fn check_contract(engine: &Engine, component: &Component, path: &Path) -> Result<Version> {
     let ty = component.component_type();
-    let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-    if exports.contains(&CONTRACT) {
-        return Ok(());
-    }
-    let found: Vec<&str> = exports
-        .iter()
-        .copied()
-        .filter(|e| e.starts_with("oomnitza:connector/"))
-        .collect();
-    if found.is_empty() {
-        bail!(
-            "component {} is not an Oomnitza connector: it does not export {CONTRACT} (exports: {})",
-            path.display(),
-            exports.join(", ")
-        )
-    }
-    bail!(
-        "component {} implements {}, but this host supports {CONTRACT}",
-        path.display(),
-        found.join(", ")
-    )
+    crate::bindings::select(ty.exports(engine).map(|(name, _)| name))
+        .with_context(|| format!("cannot load component {}", path.display()))
 }
 
 /// The interfaces a connector may import. Everything else (sockets,
 /// filesystem, incoming HTTP, custom host functions) is refused at load.
-const GRANTED_IMPORTS: &[&str] = &[
+pub const GRANTED_IMPORTS: &[&str] = &[
     "wasi:io/error",
     "wasi:io/poll",
     "wasi:io/streams",
