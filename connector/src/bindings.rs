@@ -10,7 +10,10 @@
 
 wit_bindgen::generate!({
     world: "user-connector",
-    path: "../wit",
+    path: "../wit/since_v0.3.0",
+    // The world's WASI imports are generated too (the code uses the `wasi`
+    // crate's; unused bindings import nothing).
+    generate_all,
 });
 
 use exports::oomnitza::connector::connector::Guest;
