@@ -16,6 +16,9 @@ wit_bindgen::generate!({
     generate_all,
 });
 
+// The contract's docs, for tools that print the component's WIT (build.rs).
+include!(concat!(env!("OUT_DIR"), "/package_docs.rs"));
+
 use exports::oomnitza::connector::connector::Guest;
 use exports::oomnitza::connector::types as wit;
 
