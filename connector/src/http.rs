@@ -11,8 +11,8 @@
 
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
-    ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
-    Scheme,
+    ErrorCode, Fields, HeaderError, IncomingBody, IncomingResponse, Method, OutgoingBody,
+    OutgoingRequest, Scheme,
 };
 use wasi::io::streams::{OutputStream, StreamError};
 
@@ -95,7 +95,7 @@ fn start(url: &str, body: &[u8]) -> Result<InFlight, TransportError> {
             body.len().to_string().into_bytes(),
         ),
     ])
-    .map_err(|e| TransportError::Unavailable(format!("bad request header: {e:?}")))?;
+    .map_err(|e| TransportError::Unavailable(format!("POST {url}: {}", header_error(&e))))?;
     let request = OutgoingRequest::new(headers);
     request
         .set_method(&Method::Post)
@@ -270,6 +270,16 @@ fn plain(code: &ErrorCode) -> String {
         ErrorCode::InternalError(Some(m)) => m.clone(),
         ErrorCode::HttpRequestDenied => "the host refused the request".into(),
         _ => "the HTTP exchange failed (a protocol or size error)".into(),
+    }
+}
+
+/// Why the host refused the request's headers, in words (never the Rust
+/// debug text of the code).
+fn header_error(error: &HeaderError) -> &'static str {
+    match error {
+        HeaderError::InvalidSyntax => "the host refused a request header as malformed",
+        HeaderError::Forbidden => "the host forbids a request header the connector set",
+        HeaderError::Immutable => "the request's headers could not be changed",
     }
 }
 
