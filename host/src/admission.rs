@@ -9,42 +9,28 @@
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::bindings::CONTRACT;
+use crate::bindings::Version;
 
-/// Refuses a component that does not export this contract version, with a
-/// message that says which version it does export.
-pub(crate) fn check_contract(engine: &Engine, component: &Component, path: &Path) -> Result<()> {
+/// The contract version the component implements (its export
+/// `oomnitza:connector/connector@X.Y.Z`), or a refusal that names the
+/// version it exports and the ones this host supports.
+pub(crate) fn check_contract(
+    engine: &Engine,
+    component: &Component,
+    path: &Path,
+) -> Result<Version> {
     let ty = component.component_type();
-    let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-    if exports.contains(&CONTRACT) {
-        return Ok(());
-    }
-    let found: Vec<&str> = exports
-        .iter()
-        .copied()
-        .filter(|e| e.starts_with("oomnitza:connector/"))
-        .collect();
-    if found.is_empty() {
-        bail!(
-            "component {} is not an Oomnitza connector: it does not export {CONTRACT} (exports: {})",
-            path.display(),
-            exports.join(", ")
-        )
-    }
-    bail!(
-        "component {} implements {}, but this host supports {CONTRACT}",
-        path.display(),
-        found.join(", ")
-    )
+    crate::bindings::select(ty.exports(engine).map(|(name, _)| name))
+        .with_context(|| format!("cannot load component {}", path.display()))
 }
 
 /// The interfaces a connector may import. Everything else (sockets,
 /// filesystem, incoming HTTP, custom host functions) is refused at load.
-const GRANTED_IMPORTS: &[&str] = &[
+pub const GRANTED_IMPORTS: &[&str] = &[
     "wasi:io/error",
     "wasi:io/poll",
     "wasi:io/streams",

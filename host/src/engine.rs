@@ -17,7 +17,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::admission;
-use crate::bindings::{CONTRACT, UserConnectorPre};
+use crate::bindings::ConnectorPre;
 use crate::sandbox::HostState;
 
 /// How often the epoch ticks; call deadlines are counted in ticks.
@@ -69,7 +69,7 @@ pub const POOL_INSTANCES: u32 = 32;
 
 /// A component ready to instantiate: compiled, checked, linked.
 pub struct LoadedComponent {
-    pub pre: UserConnectorPre<HostState>,
+    pub pre: ConnectorPre<HostState>,
     pub sha256: String,
     pub path: PathBuf,
     /// Whether the compiled artifact came from the cache.
@@ -100,7 +100,7 @@ pub fn load_component(
         Some(dir) => compile_cached(engine, &bytes, &sha256, dir, path)?,
         None => (compile(engine, &bytes, path)?, false),
     };
-    admission::check_contract(engine, &component, path)?;
+    let version = admission::check_contract(engine, &component, path)?;
     admission::check_imports(engine, &component, path)?;
 
     let mut linker = Linker::<HostState>::new(engine);
@@ -115,9 +115,15 @@ pub fn load_component(
                 path.display()
             )
         })?;
-    let pre = UserConnectorPre::new(pre)
+    let pre = ConnectorPre::new(version, pre)
         .map_err(anyhow::Error::from)
-        .with_context(|| format!("component {} does not match {CONTRACT}", path.display()))?;
+        .with_context(|| {
+            format!(
+                "component {} does not match oomnitza:connector@{}",
+                path.display(),
+                version.as_str()
+            )
+        })?;
     Ok(LoadedComponent {
         pre,
         sha256,

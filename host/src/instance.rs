@@ -14,8 +14,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use wasmtime::Store;
 
 use crate::bindings::{
-    ActionInfo, ActionResult, ConnectorError, FetchRequest, Manifest, MapOutcome, MappedPage,
-    MappingSpec, Page, RecordKind, SourceRecord, UserConnector, UserRef, Value,
+    ActionInfo, ActionResult, Connector, ConnectorError, FetchRequest, Manifest, MapOutcome,
+    MappedPage, MappingSpec, Page, RecordKind, SourceRecord, UserRef, Value,
 };
 use crate::engine::LoadedComponent;
 use crate::sandbox::policy::Allowlist;
@@ -25,7 +25,7 @@ use crate::sandbox::{
 
 pub struct ConnectorInstance {
     store: Store<HostState>,
-    bindings: UserConnector,
+    bindings: Connector,
     limits: Limits,
     poisoned: bool,
     /// Number of fields in the manifest, to check record shapes.
@@ -90,7 +90,7 @@ impl ConnectorInstance {
     /// guest that computes too long, the timer one that waits too long.
     async fn guarded<T, F>(&mut self, what: &str, call: F) -> Result<T>
     where
-        F: AsyncFnOnce(&UserConnector, &mut Store<HostState>) -> wasmtime::Result<T>,
+        F: AsyncFnOnce(&Connector, &mut Store<HostState>) -> wasmtime::Result<T>,
     {
         if self.poisoned {
             bail!("connector instance is unusable after an earlier failure");
@@ -138,9 +138,7 @@ impl ConnectorInstance {
 
     pub async fn describe(&mut self) -> Result<Manifest> {
         let m = self
-            .guarded("describe", async |b, s| {
-                b.oomnitza_connector_connector().call_describe(s).await
-            })
+            .guarded("describe", async |b, s| b.call_describe(s).await)
             .await?;
         self.field_count = m.fields.len();
         self.actions = m.actions.clone();
@@ -181,9 +179,7 @@ impl ConnectorInstance {
             .load(std::sync::atomic::Ordering::SeqCst);
         let out = self
             .guarded("check-action", async |b, s| {
-                b.oomnitza_connector_connector()
-                    .call_check_action(s, name, params)
-                    .await
+                b.call_check_action(s, name, params).await
             })
             .await?;
         let made = policy
@@ -213,9 +209,7 @@ impl ConnectorInstance {
         options: &[(String, Value)],
     ) -> Result<Result<Option<u64>, ConnectorError>> {
         self.guarded("count-hint", async |b, s| {
-            b.oomnitza_connector_connector()
-                .call_count_hint(s, kind, options)
-                .await
+            b.call_count_hint(s, kind, options).await
         })
         .await
     }
@@ -241,15 +235,11 @@ impl ConnectorInstance {
     pub async fn fetch(&mut self, req: &FetchRequest) -> Result<Result<Page, ConnectorError>> {
         let generation = self.policy.credential_generation().await;
         let mut page = self
-            .guarded("fetch", async |b, s| {
-                b.oomnitza_connector_connector().call_fetch(s, req).await
-            })
+            .guarded("fetch", async |b, s| b.call_fetch(s, req).await)
             .await?;
         if Self::refreshed_after(self.policy.clone(), &page, generation).await {
             page = self
-                .guarded("fetch", async |b, s| {
-                    b.oomnitza_connector_connector().call_fetch(s, req).await
-                })
+                .guarded("fetch", async |b, s| b.call_fetch(s, req).await)
                 .await?;
         }
         if let Ok(page) = &page {
@@ -270,17 +260,13 @@ impl ConnectorInstance {
         let generation = self.policy.credential_generation().await;
         let mut page = self
             .guarded("fetch-mapped", async |b, s| {
-                b.oomnitza_connector_connector()
-                    .call_fetch_mapped(s, req, spec)
-                    .await
+                b.call_fetch_mapped(s, req, spec).await
             })
             .await?;
         if Self::refreshed_after(self.policy.clone(), &page, generation).await {
             page = self
                 .guarded("fetch-mapped", async |b, s| {
-                    b.oomnitza_connector_connector()
-                        .call_fetch_mapped(s, req, spec)
-                        .await
+                    b.call_fetch_mapped(s, req, spec).await
                 })
                 .await?;
         }
@@ -298,9 +284,7 @@ impl ConnectorInstance {
     ) -> Result<Result<Vec<MapOutcome>, ConnectorError>> {
         let out = self
             .guarded("map", async |b, s| {
-                b.oomnitza_connector_connector()
-                    .call_map_records(s, spec, records)
-                    .await
+                b.call_map_records(s, spec, records).await
             })
             .await?;
         if let Ok(outcomes) = &out {
@@ -325,9 +309,7 @@ impl ConnectorInstance {
         self.declared(name)?;
         let out = self
             .guarded("action", async |b, s| {
-                b.oomnitza_connector_connector()
-                    .call_action(s, name, targets, params)
-                    .await
+                b.call_action(s, name, targets, params).await
             })
             .await?;
         if let Ok(results) = &out

@@ -1,5 +1,7 @@
 //! Contract 0.3.0 end to end: `count-hint` drives the progress total and
-//! ETA of a sync; `check-action` is what `action --dry-run` shows.
+//! ETA of a sync; `check-action` is what `action --dry-run` shows; the
+//! built component carries the contract's docs; a component of a contract
+//! this host does not support is refused, naming its version.
 
 use connector_fakes::{DropboxFault, Team};
 
@@ -91,5 +93,103 @@ fn without_a_count_hint_a_sync_shows_plain_counts() {
             .requests()
             .iter()
             .any(|r| r.path == "/2/team/get_info")
+    );
+}
+
+/// Every custom section named `name` in `wasm`, nested modules included.
+fn custom_sections(wasm: &[u8], name: &str) -> Vec<Vec<u8>> {
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .filter_map(|p| match p.expect("the component parses") {
+            wasmparser::Payload::CustomSection(s) if s.name() == name => Some(s.data().to_vec()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_built_component_carries_the_contract_docs() {
+    let wasm = std::fs::read(crate::support::component()).unwrap();
+    let sections = custom_sections(&wasm, "package-docs");
+    assert_eq!(sections.len(), 1, "one package-docs section");
+    let text = String::from_utf8_lossy(&sections[0]);
+    // The connector interface's docs, and the JavaScript note of `types`.
+    assert!(text.contains("Hosts call them in this order"), "{text}");
+    assert!(
+        text.contains("64-bit integers in JavaScript hosts"),
+        "{text}"
+    );
+
+    // What `wasm-tools component wit` and `jco wit` print: the section read
+    // back onto the component's world and its exports.
+    let wit_component::DecodedWasm::Component(resolve, world) =
+        wit_component::decode(&wasm).expect("the component decodes")
+    else {
+        panic!("not a component");
+    };
+    let world = &resolve.worlds[world];
+    assert!(
+        world
+            .docs
+            .contents
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("A connector component."),
+        "{:?}",
+        world.docs
+    );
+    let export_docs: Vec<(String, String)> = world
+        .exports
+        .iter()
+        .filter_map(|(k, item)| match item {
+            wit_parser::WorldItem::Interface { docs, .. } => {
+                Some((resolve.name_world_key(k), docs.contents.clone()?))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        export_docs
+            .iter()
+            .any(|(name, docs)| name == "oomnitza:connector/connector@0.3.0"
+                && docs.starts_with("The operations a connector exports.")),
+        "{export_docs:?}"
+    );
+}
+
+#[test]
+fn a_component_of_an_unsupported_contract_is_refused_naming_both_versions() {
+    // The real component, renamed to contract 0.2.0 (same length, so the
+    // binary stays valid): what a connector built before 0.3.0 exports.
+    let mut wasm = std::fs::read(crate::support::component()).unwrap();
+    let (from, to) = (b"oomnitza:connector/", b"@0.3.0");
+    let mut renamed = 0;
+    let mut i = 0;
+    while let Some(at) = wasm[i..].windows(from.len()).position(|w| w == from) {
+        let start = i + at;
+        let end = start + from.len();
+        if let Some(v) = wasm[end..(end + 20).min(wasm.len())]
+            .windows(to.len())
+            .position(|w| w == to)
+        {
+            wasm[end + v..end + v + to.len()].copy_from_slice(b"@0.2.0");
+            renamed += 1;
+        }
+        i = end;
+    }
+    assert!(renamed >= 2, "renamed {renamed} names");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.wasm");
+    std::fs::write(&path, &wasm).unwrap();
+    let engine = oomnitza_connect::engine::new_engine().unwrap();
+    let err = match oomnitza_connect::engine::load_component(&engine, &path, None, None) {
+        Ok(_) => panic!("a 0.2.0 component loaded"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("implements contract oomnitza:connector@0.2.0")
+            && err.contains("supported: 0.3.0")
+            && err.contains("wit/since_v0.3.0/"),
+        "{err}"
     );
 }

@@ -12,12 +12,18 @@
 
 wit_bindgen::generate!({
     world: "user-connector",
-    path: "../wit",
+    path: "../wit/since_v0.3.0",
+    // The world's WASI imports are generated too (the transport uses the
+    // `wasi` crate's; unused bindings import nothing).
+    generate_all,
     // `export_connector!` expands in the connector's crate and calls this
     // through `$crate`.
     pub_export_macro: true,
     export_macro_name: "__export_component",
 });
+
+// The contract's docs, for tools that print the component's WIT (build.rs).
+include!(concat!(env!("OUT_DIR"), "/package_docs.rs"));
 
 pub use exports::oomnitza::connector::connector::Guest;
 pub use exports::oomnitza::connector::types as wit;
