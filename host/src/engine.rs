@@ -141,7 +141,7 @@ fn read_component(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
     let cannot = || {
         format!(
-            "cannot read component {}; build it with `cargo build --release --target wasm32-wasip2 -p dropbox-connector`",
+            "cannot read component {}; build the connector first: `cargo build --release --target wasm32-wasip2 -p <its crate>` (in this repository, `scripts/dev component` builds them all)",
             path.display()
         )
     };

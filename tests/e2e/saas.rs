@@ -90,7 +90,7 @@ fn removed_members_are_no_active_saas_users() {
     run.assert_ok();
     assert_eq!(status(&world, &key).as_deref(), Some("inactive"));
     assert!(
-        run.stderr.contains("1 deactivated (not in Dropbox)"),
+        run.stderr.contains("1 deactivated (no longer listed)"),
         "{}",
         run.stderr
     );
@@ -121,7 +121,7 @@ fn a_member_the_tool_deactivated_is_reactivated_when_listed_again() {
     run.assert_ok();
     assert!(
         run.stderr
-            .contains("0 deactivated (not in Dropbox), 1 reactivated"),
+            .contains("0 deactivated (no longer listed), 1 reactivated"),
         "{}",
         run.stderr
     );
@@ -190,7 +190,7 @@ fn a_mass_deactivation_is_refused_until_an_operator_confirms_it_once() {
     run.assert_ok();
     assert!(
         run.stderr
-            .contains(&format!("{gone} deactivated (not in Dropbox)")),
+            .contains(&format!("{gone} deactivated (no longer listed)")),
         "{}",
         run.stderr
     );

@@ -38,10 +38,12 @@ fn default_concurrency() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct SaasConfig {
     pub saas_id: String,
-    #[serde(default = "default_saas_name")]
-    pub name: String,
+    /// The app's name on SaaS records; default: the connector's display
+    /// name (its manifest), see [`SaasConfig::app_name`].
+    #[serde(default)]
+    pub name: Option<String>,
     /// After a complete, successful sync, deactivate the SaaS users Oomnitza
-    /// holds for this app that Dropbox no longer lists (the seed's
+    /// holds for this app that the vendor no longer lists (the seed's
     /// "Deactivate User" option).
     #[serde(default)]
     pub deactivate_missing: bool,
@@ -104,6 +106,10 @@ impl MaxDeactivations {
     }
 }
 
-fn default_saas_name() -> String {
-    "Dropbox".into()
+impl SaasConfig {
+    /// The app's name on SaaS records: `saas.name`, else the connector's
+    /// display name.
+    pub fn app_name<'a>(&'a self, manifest: &'a crate::bindings::Manifest) -> &'a str {
+        self.name.as_deref().unwrap_or(&manifest.display_name)
+    }
 }

@@ -126,7 +126,9 @@ fn mapping_hash(integration: &Integration) -> String {
         integration.spec,
         integration.component.sha256,
         cfg.integration.mode,
-        cfg.saas.as_ref().map(|s| (&s.saas_id, &s.name))
+        cfg.saas
+            .as_ref()
+            .map(|s| (&s.saas_id, s.app_name(&integration.manifest)))
     );
     hex::encode(&Sha256::digest(text.as_bytes())[..16])
 }

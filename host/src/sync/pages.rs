@@ -176,6 +176,12 @@ fn kind(integration: &Integration) -> RecordKind {
 }
 
 /// One fetch, retried while the vendor is rate-limiting or unavailable.
+/// The conflict tag by which a connector says a continuation's cursor has
+/// expired, so the listing starts over. Contract 0.3.0 has no case for it;
+/// this is the tag its first connector uses (wit/CHANGELOG.md, "Next":
+/// a `cursor-expired` case).
+const CURSOR_EXPIRED_TAG: &str = "invalid_cursor";
+
 /// `None`: the cursor expired.
 async fn fetch_with_retries(
     integration: &Integration,
@@ -194,7 +200,7 @@ async fn fetch_with_retries(
                 return Ok(Some(page));
             }
             Err(ConnectorError::Conflict(c))
-                if c.tag == "invalid_cursor" && req.cursor.is_some() =>
+                if c.tag == CURSOR_EXPIRED_TAG && req.cursor.is_some() =>
             {
                 return Ok(None);
             }

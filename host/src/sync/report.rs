@@ -121,7 +121,7 @@ impl SyncReport {
             || self.saas_note.is_some()
         {
             s.push_str(&format!(
-                "  saas users     {} deactivated (not in Dropbox), {} reactivated (listed again){}{}\n",
+                "  saas users     {} deactivated (no longer listed), {} reactivated (listed again){}{}\n",
                 self.saas_deactivated,
                 self.saas_reactivated,
                 match self.saas_refused {

@@ -79,7 +79,9 @@ impl RecordShaper {
     pub fn new(integration: &Integration) -> Self {
         let cfg = &integration.config;
         let saas = match (cfg.integration.mode, &cfg.saas) {
-            (Mode::UserPlusSaas, Some(s)) => Some((s.saas_id.as_str(), s.name.as_str())),
+            (Mode::UserPlusSaas, Some(s)) => {
+                Some((s.saas_id.as_str(), s.app_name(&integration.manifest)))
+            }
             _ => None,
         };
         let targets: Vec<&str> = integration
