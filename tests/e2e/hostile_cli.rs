@@ -173,3 +173,27 @@ fn a_header_flood_under_a_memory_limit_does_not_kill_the_host() {
     );
     assert!(stderr.contains("limits.max_host_resources"), "{stderr}");
 }
+
+#[test]
+fn the_component_cannot_name_the_saas_app_in_oomnitza() {
+    // With no saas.name the SaaS records carry a name; it must be the
+    // operator's integration.name, never the attacker's display name
+    // (which is full of terminal escapes).
+    let mut w = world_with("none");
+    w.edit("mode = \"user-only\"", "mode = \"user-plus-saas\"")
+        .append("\n[saas]\nsaas_id = \"saas-7\"\n");
+    let run = w.run(&["sync", "--dry-run"]);
+    run.assert_ok();
+    let records: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .flat_map(|b| b["records"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let named: Vec<&serde_json::Value> = records.iter().filter_map(|r| r.get("saas")).collect();
+    assert!(!named.is_empty(), "a SaaS record was sent: {}", run.stdout);
+    for saas in named {
+        assert_eq!(saas["name"], "Dropbox Users", "{saas}");
+    }
+    assert!(!run.stdout.contains("Attacker"), "{}", run.stdout);
+}

@@ -236,7 +236,7 @@ fn user_plus_saas_mode_sends_saas_accounts() {
         }
         let saas = &u["saas"];
         assert_eq!(saas["selected_saas_id"], "saas-7");
-        // No saas.name: the connector's display name.
+        // No saas.name: the integration's name.
         assert_eq!(saas["name"], "Dropbox Users");
         assert_eq!(saas["sync_key"], u["EMAIL"]);
         assert!(saas["role"].is_string());

@@ -38,8 +38,8 @@ fn default_concurrency() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct SaasConfig {
     pub saas_id: String,
-    /// The app's name on SaaS records; default: the connector's display
-    /// name (its manifest), see [`SaasConfig::app_name`].
+    /// The app's name on SaaS records; default: the integration's name
+    /// (`integration.name`), see [`SaasConfig::app_name`].
     #[serde(default)]
     pub name: Option<String>,
     /// After a complete, successful sync, deactivate the SaaS users Oomnitza
@@ -107,9 +107,10 @@ impl MaxDeactivations {
 }
 
 impl SaasConfig {
-    /// The app's name on SaaS records: `saas.name`, else the connector's
-    /// display name.
-    pub fn app_name<'a>(&'a self, manifest: &'a crate::bindings::Manifest) -> &'a str {
-        self.name.as_deref().unwrap_or(&manifest.display_name)
+    /// The app's name on SaaS records: `saas.name`, else the operator's
+    /// `integration.name`. Never the component's own display name: what
+    /// reaches Oomnitza is the operator's word, not the connector's.
+    pub fn app_name<'a>(&'a self, integration_name: &'a str) -> &'a str {
+        self.name.as_deref().unwrap_or(integration_name)
     }
 }

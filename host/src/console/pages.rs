@@ -447,7 +447,7 @@ pub async fn saas(State(c): Shared, Query(q): Query<SaasQuery>) -> Response {
         "/saas",
         "SaaS users",
         html! {
-            p.muted { "What Oomnitza holds for the SaaS app " code { (saas.saas_id) } " (" (saas.name.as_deref().unwrap_or("named after the connector")) "), read live with GET /api/v3/saas_users; read-only." }
+            p.muted { "What Oomnitza holds for the SaaS app " code { (saas.saas_id) } " (" (saas.app_name(&config.integration.name)) "), read live with GET /api/v3/saas_users; read-only." }
             form.filters method="get" action="/saas" {
                 label { "Status" select name="status" {
                     option value="" { "any" }

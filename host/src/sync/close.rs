@@ -144,7 +144,7 @@ pub(super) async fn reconcile_saas(
             report.saas_refused = n;
             report.error = Some(format!(
                 "SaaS reconciliation refused: this run would deactivate {n} of the {active} active SaaS users of {app}, more than saas.max_deactivations allows ({limit}; setting: {setting}). Nobody was deactivated. If the vendor really no longer lists them, confirm once with `oomnitza-connect sync --allow-mass-deactivation`; to allow more every run, raise saas.max_deactivations",
-                app = saas.app_name(&integration.manifest),
+                app = saas.app_name(&cfg.integration.name),
                 setting = MaxDeactivations::describe(saas.max_deactivations.as_ref()),
             ));
             return;

@@ -128,7 +128,7 @@ fn mapping_hash(integration: &Integration) -> String {
         cfg.integration.mode,
         cfg.saas
             .as_ref()
-            .map(|s| (&s.saas_id, s.app_name(&integration.manifest)))
+            .map(|s| (&s.saas_id, s.app_name(&cfg.integration.name)))
     );
     hex::encode(&Sha256::digest(text.as_bytes())[..16])
 }

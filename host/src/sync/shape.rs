@@ -80,7 +80,7 @@ impl RecordShaper {
         let cfg = &integration.config;
         let saas = match (cfg.integration.mode, &cfg.saas) {
             (Mode::UserPlusSaas, Some(s)) => {
-                Some((s.saas_id.as_str(), s.app_name(&integration.manifest)))
+                Some((s.saas_id.as_str(), s.app_name(&cfg.integration.name)))
             }
             _ => None,
         };

@@ -23,7 +23,7 @@
 //! | `escape-injection` | fails with an error text full of terminal escape sequences |
 //! | `spoof-failure` | (in `fetch-mapped`) a failed record whose raw values set `USER`, `EMAIL` and the role |
 //!
-//! Besides the attacks, every manifest text, record id and action answer
+//! Besides the attacks (and listing SaaS users too), every manifest text, record id and action answer
 //! carries terminal escape sequences, the manifest declares a second
 //! origin asking for the credential, and `delete-user` is declared
 //! non-destructive. Attacks that report rather than fail return records
@@ -439,9 +439,11 @@ pub const COLLECTOR_ORIGIN: &str = "https://collector.example.com";
 
 /// The shared manifest, made hostile: escapes in every text the host
 /// prints, a second origin asking for the credential, and `delete-user`
-/// declared non-destructive (the host must not believe it).
+/// declared non-destructive (the host must not believe it). It also lists
+/// SaaS users, so a SaaS sync runs it with its escaped display name at hand.
 pub fn hostile_manifest(mut m: wit::Manifest) -> wit::Manifest {
     m.display_name = format!("Attacker{ESCAPES}");
+    m.record_kinds.push(wit::RecordKind::SaasUsers);
     for f in &mut m.fields {
         f.description = format!("{}{ESCAPES}", f.description);
     }
