@@ -16,6 +16,8 @@
 //!   `wasi:clocks` in the component and over scripted fakes in native
 //!   tests;
 //! - [`errors`]: HTTP answers as contract errors for a REST API;
+//! - [`actions`]: an action over several targets (who is not attempted
+//!   after an error about the call);
 //! - [`mapping`]: the mapping engine (filters, rules, transforms), so
 //!   mapped records, not raw ones, leave the component;
 //! - [`params`]: action parameters checked against their declarations.
@@ -41,6 +43,7 @@
 //! Natively this crate is an ordinary library, so a connector's client and
 //! catalog are unit-tested without a component runtime.
 
+pub mod actions;
 pub mod errors;
 pub mod mapping;
 pub mod params;

@@ -14,7 +14,7 @@
 //!   report `unchanged` when `active` already says so, else send a PatchOp
 //!   replacing `active`. After a target fails with `unauthorized`,
 //!   `rate-limited` or `denied`, the rest are not attempted and carry the
-//!   same error.
+//!   same error, marked so (the SDK's `actions::each_target`).
 //!
 //! **What this relies on from Slack's public documentation** (SCIM API
 //! reference, v1.1 and v2.0; SCIM rate limits; the 2019 changelog "SCIM
@@ -35,6 +35,7 @@ pub mod client;
 
 use catalog::{MAX_PAGE_SIZE, REACTIVATE_USER};
 use oomnitza_connector_sdk::Connector;
+use oomnitza_connector_sdk::actions::each_target;
 use oomnitza_connector_sdk::transport::Transport;
 use oomnitza_connector_sdk::types::{
     ActionResult, ActionStatus, ConnectorError, FetchRequest, Manifest, Page, RecordKind, UserRef,
@@ -126,24 +127,9 @@ impl<T: Transport> Connector for SlackScim<T> {
     ) -> Result<Vec<Result<ActionResult, ConnectorError>>, ConnectorError> {
         self.check_action(name, params)?;
         let active = name == REACTIVATE_USER;
-        let mut halted: Option<ConnectorError> = None;
-        let mut results = Vec::with_capacity(targets.len());
-        for target in &targets {
-            let result = match &halted {
-                Some(e) => Err(e.clone()),
-                None => set_active(&mut self.transport, target, active),
-            };
-            if let Err(
-                e @ (ConnectorError::Unauthorized(_)
-                | ConnectorError::RateLimited(_)
-                | ConnectorError::Denied(_)),
-            ) = &result
-            {
-                halted.get_or_insert_with(|| e.clone());
-            }
-            results.push(result);
-        }
-        Ok(results)
+        Ok(each_target(&targets, |target| {
+            set_active(&mut self.transport, target, active)
+        }))
     }
 
     /// `totalResults` of a one-user page: exactly what a listing returns,
@@ -351,6 +337,11 @@ mod tests {
             c.transport().requests.len(),
             1,
             "the second is not attempted"
+        );
+        assert!(
+            matches!(&out[1], Err(ConnectorError::Unauthorized(u))
+                if u.message.starts_with("not attempted after an earlier request failed: ")),
+            "{out:?}"
         );
         assert!(matches!(
             c.action("delete-user", vec![], vec![]),

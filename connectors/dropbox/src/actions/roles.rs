@@ -2,13 +2,14 @@
 //! batches, and replacing a member's admin role (by id, by name, or none).
 
 use super::requests::{content_type, encode, member_infos, outcome};
-use super::targets::{TargetResult, each_target, halts, not_attempted, selector, who};
+use super::targets::{TargetResult, each_target, selector, who};
 use crate::client::{self, ROUTE_AVAILABLE_ROLES, ROUTE_GET_INFO, ROUTE_SET_PERMISSIONS};
 use crate::roles::MEMBER_ROLE;
 use crate::wire::{
     self, AvailableRoles, MemberInfoItem, MembersSetPermissions2Arg, SetPermissionsResult,
     TeamMemberRole, Union, UserSelectorArg,
 };
+use oomnitza_connector_sdk::actions::{halts, not_attempted};
 use oomnitza_connector_sdk::transport::Transport;
 use oomnitza_connector_sdk::types::{ActionResult, ActionStatus, ConnectorError, UserRef, Value};
 

@@ -2,6 +2,7 @@
 //! and the halting rule (errors about the call stop the remaining targets).
 
 use crate::wire::UserSelectorArg;
+use oomnitza_connector_sdk::actions::{halts, not_attempted};
 use oomnitza_connector_sdk::types::{ActionResult, ConnectorError, UserRef};
 
 /// Dropbox's limit on an external id, in characters.
@@ -43,34 +44,6 @@ pub(super) fn who(target: &UserRef) -> String {
         UserRef::Email(email) => email.clone(),
         UserRef::Id(id) => format!("team member {id}"),
         UserRef::ExternalId(id) => format!("the member with external id {id}"),
-    }
-}
-
-/// Errors about the call rather than the target: trying the next target
-/// would only fail the same way (or make a rate limit worse).
-pub(super) fn halts(error: &ConnectorError) -> bool {
-    matches!(
-        error,
-        ConnectorError::Unauthorized(_)
-            | ConnectorError::RateLimited(_)
-            | ConnectorError::Denied(_)
-    )
-}
-
-/// `error`, for a target skipped after it.
-pub(super) fn not_attempted(error: &ConnectorError) -> ConnectorError {
-    const PREFIX: &str = "not attempted after an earlier request failed: ";
-    match error.clone() {
-        ConnectorError::Unauthorized(mut u) => {
-            u.message = format!("{PREFIX}{}", u.message);
-            ConnectorError::Unauthorized(u)
-        }
-        ConnectorError::RateLimited(mut r) => {
-            r.message = format!("{PREFIX}{}", r.message);
-            ConnectorError::RateLimited(r)
-        }
-        ConnectorError::Denied(m) => ConnectorError::Denied(format!("{PREFIX}{m}")),
-        other => other,
     }
 }
 
