@@ -26,6 +26,8 @@ const ROLE = 25;
 let fakes;
 let connector;
 let attacker;
+/** Every instance made, closed at the end (each has an HTTP worker). */
+const instances = [];
 
 before(async () => {
   fakes = await startFakes({ members: MEMBERS });
@@ -33,6 +35,7 @@ before(async () => {
   attacker = await loadTranspiled(build("attacker"));
 });
 after(async () => {
+  for (const i of instances) i.close();
   await fakes?.stop();
 });
 
@@ -46,7 +49,10 @@ function instance(component, extra = {}) {
       log: (e) => refusals.push(e),
       ...extra,
     })
-    .then((i) => ({ ...i, refusals }));
+    .then((i) => {
+      instances.push(i);
+      return { ...i, refusals };
+    });
 }
 
 const byUser = (a, b) => (a.USER < b.USER ? -1 : a.USER > b.USER ? 1 : 0);
