@@ -77,7 +77,10 @@ const nsToMs = (ns) => (ns === undefined ? undefined : Number(ns) / 1e6);
 
 /** A wasi:http error-code in words, for `to-debug-string`. */
 function describeCode(code) {
-  return code.val === undefined ? code.tag : `${code.tag}: ${typeof code.val === "object" ? JSON.stringify(code.val, (_, v) => (typeof v === "bigint" ? Number(v) : v)) : code.val}`;
+  if (code.val === undefined) return code.tag;
+  const val =
+    typeof code.val === "object" ? JSON.stringify(code.val, (_, v) => (typeof v === "bigint" ? Number(v) : v)) : code.val;
+  return `${code.tag}: ${val}`;
 }
 
 /** A trap: jco turns a thrown `Error` into one; the component's call ends. */
@@ -99,6 +102,7 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
   // --- wasi:io/error -------------------------------------------------------
 
   let errorCodeOf;
+  let ioError;
   class IoError {
     #message;
     #code;
@@ -107,16 +111,14 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
     }
     static {
       errorCodeOf = (e) => e.#code;
-    }
-    static _create(message, code) {
-      const e = new IoError();
-      e.#message = message;
-      e.#code = code;
-      return e;
+      ioError = (message, code) => {
+        const e = new IoError();
+        e.#message = message;
+        e.#code = code;
+        return e;
+      };
     }
   }
-  const ioError = IoError._create;
-  delete IoError._create;
   const lastOperationFailed = (code) => ({ tag: "last-operation-failed", val: ioError(describeCode(code), code) });
 
   // --- wasi:io/poll --------------------------------------------------------
@@ -125,6 +127,7 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
   // or when a worker message makes it so (`ready()` checks; `waits` says
   // whether a message can still come).
   let pollableOf;
+  let pollable;
   class Pollable {
     #ready;
     #deadline;
@@ -138,17 +141,15 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
     }
     static {
       pollableOf = (p) => ({ deadline: p.#deadline, waits: p.#waits?.() });
-    }
-    static _create({ ready, deadline, waits }) {
-      const p = new Pollable();
-      p.#ready = ready;
-      p.#deadline = deadline;
-      p.#waits = waits;
-      return p;
+      pollable = ({ ready, deadline, waits }) => {
+        const p = new Pollable();
+        p.#ready = ready;
+        p.#deadline = deadline;
+        p.#waits = waits;
+        return p;
+      };
     }
   }
-  const pollable = Pollable._create;
-  delete Pollable._create;
   const alwaysReady = () => pollable({ ready: () => true });
   const untilInstant = (instant) => pollable({ deadline: BigInt.asUintN(64, BigInt(instant)) });
 
@@ -193,6 +194,7 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
 
   // An input stream over bytes already here, then `error` (an error-code) once, then `closed`.
   let inputAlive;
+  let inputStream;
   class InputStream {
     #bytes;
     #at = 0;
@@ -232,19 +234,18 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
     }
     static {
       inputAlive = (s) => s.#alive;
-    }
-    static _create(bytes, error) {
-      const s = new InputStream();
-      s.#bytes = bytes;
-      s.#error = error;
-      return s;
+      inputStream = (bytes, error) => {
+        const s = new InputStream();
+        s.#bytes = bytes;
+        s.#error = error;
+        return s;
+      };
     }
   }
-  const inputStream = InputStream._create;
-  delete InputStream._create;
 
   // An output stream into a sink: `write(bytes)` (throws a stream-error), `closed`.
   let outputAlive;
+  let outputStream;
   class OutputStream {
     #sink;
     #alive = true;
@@ -304,15 +305,13 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
     }
     static {
       outputAlive = (s) => s.#alive;
-    }
-    static _create(sink) {
-      const s = new OutputStream();
-      s.#sink = sink;
-      return s;
+      outputStream = (sink) => {
+        const s = new OutputStream();
+        s.#sink = sink;
+        return s;
+      };
     }
   }
-  const outputStream = OutputStream._create;
-  delete OutputStream._create;
 
   // --- wasi:http/types: fields ---------------------------------------------
 
@@ -408,6 +407,7 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
   // The body is collected here; `whenDone(cb)` calls cb({body}) once it is
   // finished, or cb({error}) if it failed or was dropped unfinished.
   let bodyWhenDone;
+  let outgoingBody;
   class OutgoingBody {
     #chunks = [];
     #length = 0;
@@ -483,15 +483,13 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
         if (b.#outcome) listener(b.#outcome);
         else b.#listener = listener;
       };
-    }
-    static _create(declared) {
-      const b = new OutgoingBody();
-      b.#declared = declared;
-      return b;
+      outgoingBody = (declared) => {
+        const b = new OutgoingBody();
+        b.#declared = declared;
+        return b;
+      };
     }
   }
-  const outgoingBody = OutgoingBody._create;
-  delete OutgoingBody._create;
 
   let requestParts;
   class OutgoingRequest {
@@ -571,6 +569,7 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
 
   // --- wasi:http/types: responses ------------------------------------------
 
+  let futureTrailers;
   class FutureTrailers {
     #result;
     #taken = false;
@@ -582,15 +581,16 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
       this.#taken = true;
       return { tag: "ok", val: this.#result };
     }
-    static _create(result) {
-      const t = new FutureTrailers();
-      t.#result = result;
-      return t;
+    static {
+      futureTrailers = (result) => {
+        const t = new FutureTrailers();
+        t.#result = result;
+        return t;
+      };
     }
   }
-  const futureTrailers = FutureTrailers._create;
-  delete FutureTrailers._create;
 
+  let incomingBody;
   class IncomingBody {
     #stream;
     #taken = false;
@@ -608,17 +608,18 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
       if (body.#error) return futureTrailers({ tag: "err", val: body.#error });
       return futureTrailers({ tag: "ok", val: body.#trailers && rawFields(body.#trailers) });
     }
-    static _create(bytes, trailers, error) {
-      const b = new IncomingBody();
-      b.#stream = inputStream(bytes, error);
-      b.#trailers = trailers;
-      b.#error = error;
-      return b;
+    static {
+      incomingBody = (bytes, trailers, error) => {
+        const b = new IncomingBody();
+        b.#stream = inputStream(bytes, error);
+        b.#trailers = trailers;
+        b.#error = error;
+        return b;
+      };
     }
   }
-  const incomingBody = IncomingBody._create;
-  delete IncomingBody._create;
 
+  let incomingResponse;
   class IncomingResponse {
     #status;
     #headers;
@@ -636,16 +637,16 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
       this.#body = undefined;
       return body;
     }
-    static _create(status, headers, body) {
-      const r = new IncomingResponse();
-      r.#status = status;
-      r.#headers = headers;
-      r.#body = body;
-      return r;
+    static {
+      incomingResponse = (status, headers, body) => {
+        const r = new IncomingResponse();
+        r.#status = status;
+        r.#headers = headers;
+        r.#body = body;
+        return r;
+      };
     }
   }
-  const incomingResponse = IncomingResponse._create;
-  delete IncomingResponse._create;
 
   /** `[name, value, name, value…]` from Node → `[[lower-case name, bytes]]`. */
   const rawPairs = (raw) => {
