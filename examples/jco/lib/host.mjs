@@ -44,10 +44,13 @@ export const DEFAULT_TIMEOUTS = {
   betweenBytes: 30n * SECOND_NS,
 };
 
-/** Body bounds, as oomnitza-connect's (bytes). */
+/** Bounds, as oomnitza-connect's defaults: body sizes (bytes), requests
+ *  in one export call (refused ones included) and requests in flight. */
 export const DEFAULT_LIMITS = {
   maxResponseBody: 64 * 1024 * 1024,
   maxRequestBody: 1024 * 1024,
+  maxRequestsPerCall: 100,
+  maxConcurrentRequests: 8,
 };
 
 /**
@@ -113,8 +116,12 @@ export function guardedHttp({
   if (credential && !upstreams.has(credential.origin.toLowerCase())) {
     throw new Error(`the credential's origin ${credential.origin} has no route`);
   }
+  limits = { ...DEFAULT_LIMITS, ...limits };
   const stats = { sent: 0, refused: 0, strippedHeaders: 0 };
   const wasi = createWasiHttp(limits);
+  // Requests of the export call under way (`newCall()` starts one): a
+  // component in a loop must not flood the vendor under the hub's token.
+  let callRequests = 0;
   const http = { types: wasi.types, outgoingHandler: wasi.outgoingHandler };
 
   // The component builds requests with this class (it is the
@@ -210,6 +217,13 @@ export function guardedHttp({
         log({ event: "refused", reason, origin, path: request.#path?.split("?")[0] });
         throw { tag: "HTTP-request-denied" };
       };
+      callRequests += 1;
+      if (callRequests > limits.maxRequestsPerCall) {
+        deny(`more than ${limits.maxRequestsPerCall} requests in one call`);
+      }
+      if (wasi.inFlight() >= limits.maxConcurrentRequests) {
+        deny(`more than ${limits.maxConcurrentRequests} requests in flight`);
+      }
       const upstream = origin && upstreams.get(origin);
       if (!upstream) deny("origin not routed");
       if (!request.#path) throw { tag: "HTTP-request-URI-invalid" };
@@ -228,7 +242,14 @@ export function guardedHttp({
 
   const types = { ...http.types, OutgoingRequest };
   const outgoingHandler = { handle: (request, options) => OutgoingRequest.send(request, options) };
-  return { types, outgoingHandler, wasi: { io: wasi.io, clocks: wasi.clocks }, stats, close: wasi.close };
+  return {
+    types,
+    outgoingHandler,
+    wasi: { io: wasi.io, clocks: wasi.clocks },
+    stats,
+    newCall: () => void (callRequests = 0),
+    close: wasi.close,
+  };
 }
 
 /** The component's timeouts, capped by the host's. */
@@ -337,7 +358,18 @@ export async function loadTranspiled(dir) {
         pair.close();
         throw e;
       }
-      return { connector: exports.connector, http: pair.stats, calls, close: pair.close };
+      // Each export call starts a fresh request budget.
+      const connector = {};
+      for (const [name, f] of Object.entries(exports.connector)) {
+        connector[name] =
+          typeof f === "function"
+            ? (...args) => {
+                pair.newCall();
+                return f(...args);
+              }
+            : f;
+      }
+      return { connector, http: pair.stats, calls, close: pair.close };
     },
   };
 }

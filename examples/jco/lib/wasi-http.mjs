@@ -814,6 +814,8 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
     clocks: { monotonicClock, wallClock },
     /** An immutable copy of `fields` (what `outgoing-request.headers()` returns). */
     immutableCopy: (fields) => lockFields(fields.clone()),
+    /** Requests sent whose answers are not yet taken or abandoned. */
+    inFlight: () => client.live,
     /** Ends the worker; requests still in flight fail with `internal-error`. */
     close: () => client.close(),
   };
@@ -860,6 +862,11 @@ class Client {
     this.#live.add(id);
     this.#port.postMessage({ type: "request", id, ...request, body }, body ? [body.buffer] : []);
     return id;
+  }
+
+  /** Requests sent and not yet taken or abandoned (answered ones included). */
+  get live() {
+    return this.#live.size;
   }
 
   abort(id) {
