@@ -1,7 +1,8 @@
 // fetch-mapped per page under jco: the same call host/benches/component.rs
 // times under oomnitza-connect's runtime (first page of a 1,000-member team,
 // 1,000 per page, removed members included, the connector's smart mapping,
-// no read-ahead), median of RUNS calls after WARMUP, one instance.
+// no read-ahead), median of RUNS calls after WARMUP, one instance. Its
+// HTTP is lib/wasi-http.mjs's: one round trip to the HTTP worker per page.
 //
 //   node bench.mjs [--ours "5.641 ms"] [--runs N]
 //
@@ -24,12 +25,14 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 // --pregenerate removed (the default): the page is rendered before serving,
 // as the in-process fake of the Rust bench serves it from memory.
 const fakes = await startFakes({ members: MEMBERS, seed: 3, args: ["--pregenerate", "removed"] });
+let instance;
 try {
   const component = await loadTranspiled(new URL("./build/connector/", import.meta.url).pathname);
-  const { connector } = await component.instantiate({
+  instance = await component.instantiate({
     routes: { "https://api.dropboxapi.com": fakes.dropbox },
     credential: { origin: "https://api.dropboxapi.com", token: () => fakes.dropboxToken },
   });
+  const { connector } = instance;
   const spec = connector.describe().defaultMapping;
   const request = {
     kind: "users",
@@ -50,7 +53,7 @@ try {
   const xs = [];
   for (let i = 0; i < RUNS; i++) xs.push(once());
   const jco = median(xs);
-  let result = `Node ${process.version}, jco 1.35.0, preview2-shim 0.26.1; median of ${RUNS}`;
+  let result = `Node ${process.version}, jco 1.35.0, lib/wasi-http.mjs; median of ${RUNS}`;
   const ours = opts.ours && Number.parseFloat(opts.ours) * (opts.ours.includes("µs") ? 0.001 : 1);
   if (ours) {
     const ratio = jco / ours;
@@ -58,5 +61,6 @@ try {
   }
   console.log(`| component under jco (Node): \`fetch-mapped\` (HTTP, parse, map, lift) | 1,000 | 1 | ${jco.toFixed(3)} ms | – | – | – | – | – | ${result} |`);
 } finally {
+  instance?.close();
   await fakes.stop();
 }

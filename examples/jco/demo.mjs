@@ -18,16 +18,18 @@ const { values: opts } = parseArgs({
 });
 
 const fakes = await startFakes({ members: Number(opts.members) });
+let instance;
 try {
   const component = await loadTranspiled(new URL("./build/connector/", import.meta.url).pathname);
   const refusals = [];
-  const { connector, http, calls } = await component.instantiate({
+  instance = await component.instantiate({
     // The component always calls Dropbox's real origin; the hub decides
     // where that is served (here: the fake) and adds the token.
     routes: { "https://api.dropboxapi.com": fakes.dropbox },
     credential: { origin: "https://api.dropboxapi.com", token: () => fakes.dropboxToken },
     log: (e) => refusals.push(e),
   });
+  const { connector, http, calls } = instance;
   const manifest = connector.describe();
   const spec = effectiveSpec(manifest, Number(opts.role));
   console.error(`${manifest.displayName} ${manifest.version}: ${manifest.fields.length} fields; ` +
@@ -48,5 +50,6 @@ try {
   console.error(`imports called: ${[...calls].map(([k, n]) => `${k} ×${n}`).join(", ")}`);
   for (const r of refusals) console.error(`refused: ${JSON.stringify(r)}`);
 } finally {
+  instance?.close(); // its HTTP worker
   await fakes.stop();
 }

@@ -1,6 +1,8 @@
 // A minimal, safe embedding of the Dropbox connector component in Node,
-// with jco (`jco transpile --instantiation async`) and the WASI shims of
-// `@bytecodealliance/preview2-shim`.
+// with jco (`jco transpile --instantiation async`). `wasi:http`, `wasi:io`
+// and `wasi:clocks` come from lib/wasi-http.mjs (one round trip to an HTTP
+// worker thread per response, where preview2-shim makes dozens per page);
+// `wasi:random` from `@bytecodealliance/preview2-shim`.
 //
 // What it shows (docs/embedding.md explains each duty):
 //
@@ -12,12 +14,15 @@
 //   served, adds `Authorization: Bearer …` where the component can neither
 //   set nor read it, and refuses every other origin (`HTTP-request-denied`,
 //   which the connector reports as its `denied` error);
+// - each instance has its own HTTP worker; `close()` ends it (it is
+//   `unref`'d, so a forgotten instance never keeps Node running);
 // - values the contract types as `s64` arrive as BigInt: `valueToJson`
 //   turns them into JSON numbers.
 
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { cli, clocks, http, io, random } from "@bytecodealliance/preview2-shim";
+import * as random from "@bytecodealliance/preview2-shim/random";
+import { createWasiHttp } from "./wasi-http.mjs";
 
 /** Header names the component may not send: the host owns them. */
 export const FORBIDDEN_HEADERS = new Set([
@@ -37,6 +42,15 @@ export const DEFAULT_TIMEOUTS = {
   connect: 10n * SECOND_NS,
   firstByte: 60n * SECOND_NS,
   betweenBytes: 30n * SECOND_NS,
+};
+
+/** Bounds, as oomnitza-connect's defaults: body sizes (bytes), requests
+ *  in one export call (refused ones included) and requests in flight. */
+export const DEFAULT_LIMITS = {
+  maxResponseBody: 64 * 1024 * 1024,
+  maxRequestBody: 1024 * 1024,
+  maxRequestsPerCall: 100,
+  maxConcurrentRequests: 8,
 };
 
 /**
@@ -83,8 +97,18 @@ function parseUpstream(url) {
  *   the one origin the bearer token is bound to, and a function returning it
  *   (called per request, so a refreshed token is picked up).
  * @param {(event: object) => void} [policy.log]  receives every refusal.
+ * @param {object} [policy.timeouts]  caps on the component's timeouts (ns).
+ * @param {object} [policy.limits]  body bounds, for lib/wasi-http.mjs.
+ * @returns the imports' parts (`types`, `outgoingHandler`, and in `wasi`
+ *   the `wasi:io` / `wasi:clocks` that go with them), `stats`, `close()`.
  */
-export function guardedHttp({ routes, credential, log = () => {}, timeouts = DEFAULT_TIMEOUTS }) {
+export function guardedHttp({
+  routes,
+  credential,
+  log = () => {},
+  timeouts = DEFAULT_TIMEOUTS,
+  limits = DEFAULT_LIMITS,
+}) {
   const upstreams = new Map();
   for (const [origin, target] of Object.entries(routes)) {
     upstreams.set(origin.toLowerCase(), parseUpstream(target));
@@ -92,20 +116,27 @@ export function guardedHttp({ routes, credential, log = () => {}, timeouts = DEF
   if (credential && !upstreams.has(credential.origin.toLowerCase())) {
     throw new Error(`the credential's origin ${credential.origin} has no route`);
   }
+  limits = { ...DEFAULT_LIMITS, ...limits };
   const stats = { sent: 0, refused: 0, strippedHeaders: 0 };
+  const wasi = createWasiHttp(limits);
+  // Requests of the export call under way (`newCall()` starts one): a
+  // component in a loop must not flood the vendor under the hub's token.
+  let callRequests = 0;
+  const http = { types: wasi.types, outgoingHandler: wasi.outgoingHandler };
 
   // The component builds requests with this class (it is the
   // `outgoing-request` resource it sees). It keeps what the component set;
-  // the shim's own request, the one that goes on the wire and carries the
-  // token, is created only once the origin is known and never handed to the
-  // component, so it can neither read the token back nor change where it goes.
+  // the inner request (lib/wasi-http.mjs's), the one that goes on the wire
+  // and carries the token, is created only once the origin is known and
+  // never handed to the component, so it can neither read the token back
+  // nor change where it goes.
   class OutgoingRequest {
     #headers;
     #method = { tag: "get" };
     #scheme = undefined;
     #authority = undefined;
     #path = undefined;
-    #inner = null; // the shim's request, once the body is asked for
+    #inner = null; // the inner request, once the body is asked for
     #innerOrigin = undefined; // the origin the inner request was built for
     #bodyTaken = false;
 
@@ -114,8 +145,8 @@ export function guardedHttp({ routes, credential, log = () => {}, timeouts = DEF
       this.#headers = headers;
     }
     headers() {
-      // A copy: nothing the component does to it reaches the wire.
-      return this.#headers.clone();
+      // An immutable copy, as WASI has it: nothing reaches the wire through it.
+      return wasi.immutableCopy(this.#headers);
     }
     method() {
       return this.#method;
@@ -153,7 +184,7 @@ export function guardedHttp({ routes, credential, log = () => {}, timeouts = DEF
       return this.#materialize().body();
     }
 
-    /** The request the shim sends: the component's headers, minus the
+    /** The request that is sent: the component's headers, minus the
      *  forbidden ones, plus the credential when (and only when) the origin
      *  set so far is the one it is bound to. */
     #materialize() {
@@ -186,6 +217,13 @@ export function guardedHttp({ routes, credential, log = () => {}, timeouts = DEF
         log({ event: "refused", reason, origin, path: request.#path?.split("?")[0] });
         throw { tag: "HTTP-request-denied" };
       };
+      callRequests += 1;
+      if (callRequests > limits.maxRequestsPerCall) {
+        deny(`more than ${limits.maxRequestsPerCall} requests in one call`);
+      }
+      if (wasi.inFlight() >= limits.maxConcurrentRequests) {
+        deny(`more than ${limits.maxConcurrentRequests} requests in flight`);
+      }
       const upstream = origin && upstreams.get(origin);
       if (!upstream) deny("origin not routed");
       if (!request.#path) throw { tag: "HTTP-request-URI-invalid" };
@@ -198,18 +236,25 @@ export function guardedHttp({ routes, credential, log = () => {}, timeouts = DEF
       inner.setAuthority(upstream.authority);
       inner.setPathWithQuery(request.#path);
       stats.sent += 1;
-      return http.outgoingHandler.handle(inner, bounded(options, timeouts));
+      return http.outgoingHandler.handle(inner, bounded(http.types.RequestOptions, options, timeouts));
     }
   }
 
   const types = { ...http.types, OutgoingRequest };
   const outgoingHandler = { handle: (request, options) => OutgoingRequest.send(request, options) };
-  return { types, outgoingHandler, stats };
+  return {
+    types,
+    outgoingHandler,
+    wasi: { io: wasi.io, clocks: wasi.clocks },
+    stats,
+    newCall: () => void (callRequests = 0),
+    close: wasi.close,
+  };
 }
 
 /** The component's timeouts, capped by the host's. */
-function bounded(options, timeouts) {
-  const out = new http.types.RequestOptions();
+function bounded(RequestOptions, options, timeouts) {
+  const out = new RequestOptions();
   const min = (a, b) => (a !== undefined && a < b ? a : b);
   out.setConnectTimeout(min(options?.connectTimeout(), timeouts.connect));
   out.setFirstByteTimeout(min(options?.firstByteTimeout(), timeouts.firstByte));
@@ -229,6 +274,7 @@ function refused(name) {
  * calls to each function (resource methods are not counted).
  */
 export function grants(httpPair) {
+  const { io, clocks } = httpPair.wasi;
   const calls = new Map();
   const counted = (iface, obj) => {
     const out = {};
@@ -263,8 +309,9 @@ export function grants(httpPair) {
     "wasi:cli/stdin": counted("wasi:cli/stdin", { getStdin: refused("wasi:cli/stdin#get-stdin") }),
     "wasi:cli/stdout": counted("wasi:cli/stdout", { getStdout: refused("wasi:cli/stdout#get-stdout") }),
     "wasi:cli/stderr": counted("wasi:cli/stderr", { getStderr: refused("wasi:cli/stderr#get-stderr") }),
-    "wasi:cli/terminal-input": cli.terminalInput,
-    "wasi:cli/terminal-output": cli.terminalOutput,
+    // Resource types only: no terminal is ever handed out (below).
+    "wasi:cli/terminal-input": { TerminalInput: class TerminalInput {} },
+    "wasi:cli/terminal-output": { TerminalOutput: class TerminalOutput {} },
     "wasi:cli/terminal-stdin": counted("wasi:cli/terminal-stdin", { getTerminalStdin: () => undefined }),
     "wasi:cli/terminal-stdout": counted("wasi:cli/terminal-stdout", { getTerminalStdout: () => undefined }),
     "wasi:cli/terminal-stderr": counted("wasi:cli/terminal-stderr", { getTerminalStderr: () => undefined }),
@@ -273,6 +320,8 @@ export function grants(httpPair) {
     "wasi:clocks/wall-clock": counted("wasi:clocks/wall-clock", clocks.wallClock),
     "wasi:http/types": httpPair.types,
     "wasi:http/outgoing-handler": counted("wasi:http/outgoing-handler", httpPair.outgoingHandler),
+    // Streams, pollables and errors are lib/wasi-http.mjs's: the HTTP
+    // resources hand them out, so they must be the same classes.
     "wasi:io/error": io.error,
     "wasi:io/poll": counted("wasi:io/poll", io.poll),
     "wasi:io/streams": io.streams,
@@ -286,7 +335,8 @@ export function grants(httpPair) {
  * Loads a component transpiled with
  * `jco transpile X.wasm -o DIR --name connector --instantiation async`.
  * Returns `instantiate()`, which makes a fresh instance (its own memory,
- * its own read-ahead slot) with the given policy.
+ * its own read-ahead slot, its own HTTP worker) with the given policy;
+ * `close()` on the instance ends its worker.
  */
 export async function loadTranspiled(dir) {
   const { instantiate } = await import(join(dir, "connector.js"));
@@ -301,8 +351,25 @@ export async function loadTranspiled(dir) {
     async instantiate(policy) {
       const pair = guardedHttp(policy);
       const { imports, calls } = grants(pair);
-      const exports = await instantiate(getCoreModule, imports);
-      return { connector: exports.connector, http: pair.stats, calls };
+      let exports;
+      try {
+        exports = await instantiate(getCoreModule, imports);
+      } catch (e) {
+        pair.close();
+        throw e;
+      }
+      // Each export call starts a fresh request budget.
+      const connector = {};
+      for (const [name, f] of Object.entries(exports.connector)) {
+        connector[name] =
+          typeof f === "function"
+            ? (...args) => {
+                pair.newCall();
+                return f(...args);
+              }
+            : f;
+      }
+      return { connector, http: pair.stats, calls, close: pair.close };
     },
   };
 }

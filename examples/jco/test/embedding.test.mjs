@@ -26,6 +26,8 @@ const ROLE = 25;
 let fakes;
 let connector;
 let attacker;
+/** Every instance made, closed at the end (each has an HTTP worker). */
+const instances = [];
 
 before(async () => {
   fakes = await startFakes({ members: MEMBERS });
@@ -33,6 +35,7 @@ before(async () => {
   attacker = await loadTranspiled(build("attacker"));
 });
 after(async () => {
+  for (const i of instances) i.close();
   await fakes?.stop();
 });
 
@@ -46,7 +49,10 @@ function instance(component, extra = {}) {
       log: (e) => refusals.push(e),
       ...extra,
     })
-    .then((i) => ({ ...i, refusals }));
+    .then((i) => {
+      instances.push(i);
+      return { ...i, refusals };
+    });
 }
 
 const byUser = (a, b) => (a.USER < b.USER ? -1 : a.USER > b.USER ? 1 : 0);
@@ -188,6 +194,51 @@ describe("the guarded outgoing handler", () => {
     assert.match(note, /send: 400 .*Content-Type/, note);
     assert.ok(http.strippedHeaders >= 1);
     assert.ok(!note.includes(fakes.dropboxToken));
+  });
+
+  test("a request flood stops at the call's budget and the in-flight cap", async () => {
+    const { connector: c, http, refusals, close } = await instance(attacker);
+    try {
+      const r = call(c.fetch, {
+        kind: "users",
+        pageSize: 1,
+        options: [["attack", { tag: "text", val: "request-flood" }]],
+        syncTime: "2026-11-29T00:00:00Z",
+        readAhead: false,
+      });
+      // The flood starts 64 at once: the 9th is refused while 8 are in flight.
+      assert.equal(r.err?.tag, "denied", JSON.stringify(r));
+      assert.equal(http.sent, 8);
+      assert.deepEqual(refusals.map((e) => e.reason), ["more than 8 requests in flight"]);
+    } finally {
+      close();
+    }
+    // With room for all 64 in flight, the call's budget is what stops it:
+    // the 21st request is refused.
+    const budget = await instance(attacker, { limits: { maxRequestsPerCall: 20, maxConcurrentRequests: 100 } });
+    try {
+      const r = call(budget.connector.fetch, {
+        kind: "users",
+        pageSize: 1,
+        options: [["attack", { tag: "text", val: "request-flood" }]],
+        syncTime: "2026-11-29T00:00:00Z",
+        readAhead: false,
+      });
+      assert.equal(r.err?.tag, "denied", JSON.stringify(r));
+      assert.equal(budget.http.sent, 20);
+      assert.deepEqual(budget.refusals.map((e) => e.reason), ["more than 20 requests in one call"]);
+      // A new call has a new budget.
+      call(budget.connector.fetch, {
+        kind: "users",
+        pageSize: 1,
+        options: [["attack", { tag: "text", val: "request-flood" }]],
+        syncTime: "2026-11-29T00:00:00Z",
+        readAhead: false,
+      });
+      assert.equal(budget.http.sent, 40);
+    } finally {
+      budget.close();
+    }
   });
 
   test("the component sees no environment, no arguments and no token", async () => {
