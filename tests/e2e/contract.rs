@@ -1,7 +1,8 @@
-//! Contract 0.3.0 end to end: `count-hint` drives the progress total and
-//! ETA of a sync; `check-action` is what `action --dry-run` shows; the
-//! built component carries the contract's docs; a component of a contract
-//! this host does not support is refused, naming its version.
+//! The contract end to end: `count-hint` (0.3.0) drives the progress
+//! total and ETA of a sync; `check-action` (0.3.0) is what `action
+//! --dry-run` shows; the built component carries the contract's docs; a
+//! component of a contract this host does not support is refused, naming
+//! its version and the supported ones.
 
 use connector_fakes::{DropboxFault, Team};
 
@@ -151,7 +152,7 @@ fn the_built_component_carries_the_contract_docs() {
     assert!(
         export_docs
             .iter()
-            .any(|(name, docs)| name == "oomnitza:connector/connector@0.3.0"
+            .any(|(name, docs)| name == "oomnitza:connector/connector@0.4.0"
                 && docs.starts_with("The operations a connector exports.")),
         "{export_docs:?}"
     );
@@ -162,7 +163,7 @@ fn a_component_of_an_unsupported_contract_is_refused_naming_both_versions() {
     // The real component, renamed to contract 0.2.0 (same length, so the
     // binary stays valid): what a connector built before 0.3.0 exports.
     let mut wasm = std::fs::read(crate::support::component()).unwrap();
-    let (from, to) = (b"oomnitza:connector/", b"@0.3.0");
+    let (from, to) = (b"oomnitza:connector/", b"@0.4.0");
     let mut renamed = 0;
     let mut i = 0;
     while let Some(at) = wasm[i..].windows(from.len()).position(|w| w == from) {
@@ -188,8 +189,8 @@ fn a_component_of_an_unsupported_contract_is_refused_naming_both_versions() {
     };
     assert!(
         err.contains("implements contract oomnitza:connector@0.2.0")
-            && err.contains("supported: 0.3.0")
-            && err.contains("wit/since_v0.3.0/"),
+            && err.contains("supported: 0.3.0, 0.4.0")
+            && err.contains("wit/since_v0.4.0/"),
         "{err}"
     );
 }
