@@ -21,7 +21,7 @@ use wit_parser::{PackageMetadata, Resolve, WorldItem, WorldKey};
 
 /// The contract this connector implements; the same folder as the
 /// `wit_bindgen::generate!` in `src/bindings.rs`.
-const CONTRACT: &str = "../wit/since_v0.3.0";
+const CONTRACT: &str = "../wit/since_v0.4.0";
 
 fn main() -> Result<(), Box<dyn Error>> {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join(CONTRACT);

@@ -15,7 +15,7 @@ use wasmtime::Store;
 
 use crate::bindings::{
     ActionInfo, ActionResult, Connector, ConnectorError, FetchRequest, Manifest, MapOutcome,
-    MappedPage, MappingSpec, Page, RecordKind, SourceRecord, UserRef, Value,
+    MappedPage, MappingSpec, Page, RecordKind, SeatCounts, SourceRecord, UserRef, Value,
 };
 use crate::engine::LoadedComponent;
 use crate::sandbox::policy::Allowlist;
@@ -212,6 +212,14 @@ impl ConnectorInstance {
             b.call_count_hint(s, kind, options).await
         })
         .await
+    }
+
+    /// `seats`: the team's licensed and provisioned seats as the vendor
+    /// counts them; `None` when it has no such notion (and, without a
+    /// call, for a 0.3.0 component, which has no `seats`).
+    pub async fn seats(&mut self) -> Result<Result<Option<SeatCounts>, ConnectorError>> {
+        self.guarded("seats", async |b, s| b.call_seats(s).await)
+            .await
     }
 
     /// The manifest's declaration of `name`, or why it cannot be called.

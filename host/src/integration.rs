@@ -707,6 +707,9 @@ pub fn describe_error(e: &ConnectorError) -> String {
         ConnectorError::Unavailable(m) => format!("vendor unavailable: {m}"),
         ConnectorError::Denied(m) => format!("refused by the sandbox: {m}"),
         ConnectorError::Other(m) => m.clone(),
+        ConnectorError::CursorExpired(m) => {
+            format!("the listing's cursor expired (the listing must start over): {m}")
+        }
     }
 }
 

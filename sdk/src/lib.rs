@@ -9,7 +9,8 @@
 //! - [`types`]: the contract's types as plain Rust (the generated WIT
 //!   bindings stay private);
 //! - [`Connector`]: the trait a connector implements, with default
-//!   `fetch-mapped`, `map-records`, `check-action` and `count-hint`;
+//!   `fetch-mapped`, `map-records`, `check-action`, `count-hint` and
+//!   `seats`;
 //! - [`export_connector!`]: exports a `Connector` as the component;
 //! - [`transport`]: HTTP ([`Transport`], any method, headers and body, with
 //!   one request read ahead) and time ([`Sleeper`]), over `wasi:http` and
@@ -60,7 +61,7 @@ pub use transport::{
 };
 pub use types::{
     ActionResult, ConnectorError, FetchRequest, Manifest, MapOutcome, MappedPage, MappingSpec,
-    Page, RecordKind, SourceRecord, UserRef, Value,
+    Page, RecordKind, SeatCounts, SourceRecord, UserRef, Value,
 };
 
 /// A connector: its operations over the contract's types.
@@ -152,6 +153,14 @@ pub trait Connector {
     ) -> Result<Option<u64>, ConnectorError> {
         Ok(None)
     }
+
+    /// The team's seats as the vendor counts them (licensed and
+    /// provisioned), for reports; `None` when the vendor has no such notion.
+    /// May make one HTTP call; hosts call it once per real sync, and an
+    /// error only leaves the counts unknown. Defaults to none.
+    fn seats(&mut self) -> Result<Option<SeatCounts>, ConnectorError> {
+        Ok(None)
+    }
 }
 
 /// `invalid-input: unknown action `x` (declared: a, b)`.
@@ -221,6 +230,9 @@ macro_rules! export_connector {
                 ) -> Result<Option<u64>, wit::ConnectorError> {
                     $crate::__private::count_hint::<$connector>(kind, options)
                 }
+                fn seats() -> Result<Option<wit::SeatCounts>, wit::ConnectorError> {
+                    $crate::__private::seats::<$connector>()
+                }
             }
 
             $crate::__private::bindings::__export_component!(
@@ -236,6 +248,7 @@ macro_rules! export_connector {
 pub mod __private {
     pub use crate::component::bindings;
     pub use crate::component::bindings::{
-        Guest, action, check_action, count_hint, describe, fetch, fetch_mapped, map_records, wit,
+        Guest, action, check_action, count_hint, describe, fetch, fetch_mapped, map_records, seats,
+        wit,
     };
 }

@@ -281,6 +281,10 @@ pub enum ConnectorError {
     Unavailable(String),
     Denied(String),
     Other(String),
+    /// The listing's cursor expired: the host lists again from the first
+    /// page (retrying the cursor is pointless). Give it from `fetch` for a
+    /// continuation only; the text is the vendor's explanation.
+    CursorExpired(String),
 }
 
 impl std::fmt::Display for ConnectorError {
@@ -300,11 +304,23 @@ impl std::fmt::Display for ConnectorError {
             ConnectorError::Unavailable(m) => write!(f, "unavailable: {m}"),
             ConnectorError::Denied(m) => write!(f, "denied: {m}"),
             ConnectorError::Other(m) => f.write_str(m),
+            ConnectorError::CursorExpired(m) => write!(f, "cursor expired: {m}"),
         }
     }
 }
 
 impl std::error::Error for ConnectorError {}
+
+/// A team's seats as the vendor counts them ([`Connector::seats`](crate::Connector::seats)).
+/// A count the vendor does not give is `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeatCounts {
+    /// Seats paid for: the licences bought (Dropbox: `num_licensed_users`).
+    pub licensed: Option<u64>,
+    /// Seats in use: accounts handed out, active, invited or suspended
+    /// (Dropbox: `num_provisioned_users`).
+    pub provisioned: Option<u64>,
+}
 
 /// Which record a `fetch` call starts from and what it asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,7 +27,7 @@ pub(crate) fn hostile_team(n: usize) -> Team {
 }
 
 /// The number in `<td class="num" data-count="VALUE">N</td>` of `chart`.
-fn count(html: &str, chart: &str, value: &str) -> u64 {
+pub(crate) fn count(html: &str, chart: &str, value: &str) -> u64 {
     let start = html
         .find(&format!("data-chart=\"{chart}\""))
         .unwrap_or_else(|| panic!("no chart {chart}"));
@@ -160,7 +160,7 @@ fn http(addr: &str, req: &str) -> (u16, String, String) {
     (code, head.to_owned(), body.to_owned())
 }
 
-fn get(addr: &str, path: &str, cookie: &str) -> (u16, String, String) {
+pub(crate) fn get(addr: &str, path: &str, cookie: &str) -> (u16, String, String) {
     http(
         addr,
         &format!(
@@ -422,7 +422,7 @@ fn the_console_needs_its_token_csrf_and_origin_and_saves_the_mapping() {
 }
 
 /// The session cookie of a console, from its token.
-fn session(c: &Console) -> String {
+pub(crate) fn session(c: &Console) -> String {
     let (code, head, _) = get(&c.addr, &format!("/?token={}", c.token), "");
     assert_eq!(code, 303, "{head}");
     head.lines()

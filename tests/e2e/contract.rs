@@ -1,7 +1,9 @@
-//! Contract 0.3.0 end to end: `count-hint` drives the progress total and
-//! ETA of a sync; `check-action` is what `action --dry-run` shows; the
-//! built component carries the contract's docs; a component of a contract
-//! this host does not support is refused, naming its version.
+//! The contract end to end: `count-hint` (0.3.0) drives the progress
+//! total and ETA of a sync; `check-action` (0.3.0) is what `action
+//! --dry-run` shows; the built component carries the contract's docs; a
+//! component of a contract this host does not support is refused, naming
+//! its version and the supported ones. `seats` and `cursor-expired` (0.4.0),
+//! and a 0.3.0 component, are in `seats.rs`.
 
 use connector_fakes::{DropboxFault, Team};
 
@@ -34,26 +36,40 @@ fn a_sync_shows_a_total_and_an_eta_from_the_count_hint() {
         pages[0]
     );
     assert!(pages[2].contains("(100%)"), "{}", pages[2]);
-    // One team/get_info, strictly shaped, before the listing.
-    let info: Vec<_> = world
+    // One team/get_info, strictly shaped, before the listing (and one
+    // more after it, for the seats).
+    let paths: Vec<_> = world
         .dropbox
         .requests()
         .into_iter()
-        .filter(|r| r.path == "/2/team/get_info")
+        .map(|r| (r.path, r.body))
         .collect();
-    assert_eq!(info.len(), 1);
-    assert_eq!(info[0].body, "null");
+    let info: Vec<_> = paths
+        .iter()
+        .enumerate()
+        .filter(|(_, (path, _))| path == "/2/team/get_info")
+        .collect();
+    assert_eq!(info.len(), 2, "{paths:?}");
+    assert!(info.iter().all(|(_, (_, body))| body == "null"));
+    assert_eq!(info[0].0, 0, "the count hint comes first: {paths:?}");
+    assert_eq!(info[1].0, paths.len() - 1, "the seats last: {paths:?}");
     assert_eq!(world.oomnitza.user_count(), provisioned);
 
-    // Without a terminal or -v nobody sees progress: no extra call.
+    // Without a terminal or -v nobody sees progress: no call for a count
+    // hint, only the seats' after the listing.
     let quiet = World::new(50);
     quiet.run(&["sync"]).assert_ok();
-    assert!(
-        !quiet
-            .dropbox
-            .requests()
+    let requests = quiet.dropbox.requests();
+    assert_eq!(
+        requests
             .iter()
-            .any(|r| r.path == "/2/team/get_info")
+            .filter(|r| r.path == "/2/team/get_info")
+            .count(),
+        1
+    );
+    assert_eq!(
+        requests.last().map(|r| r.path.as_str()),
+        Some("/2/team/get_info")
     );
 }
 
@@ -77,7 +93,8 @@ fn without_a_count_hint_a_sync_shows_plain_counts() {
     assert!(run.stderr.contains(" fetched · "), "{}", run.stderr);
 
     // Listing removed members too: Dropbox's count leaves them out, so the
-    // connector gives no hint (and makes no call for one).
+    // connector gives no hint (and makes no call for one: the only
+    // team/get_info is the seats', after the listing).
     let removed = World::new(1200);
     let run = removed.run(&["-v", "sync"]);
     run.assert_ok();
@@ -87,12 +104,17 @@ fn without_a_count_hint_a_sync_shows_plain_counts() {
         "{}",
         run.stderr
     );
-    assert!(
-        !removed
-            .dropbox
-            .requests()
+    let requests = removed.dropbox.requests();
+    assert_eq!(
+        requests
             .iter()
-            .any(|r| r.path == "/2/team/get_info")
+            .filter(|r| r.path == "/2/team/get_info")
+            .count(),
+        1
+    );
+    assert_eq!(
+        requests.last().map(|r| r.path.as_str()),
+        Some("/2/team/get_info")
     );
 }
 
@@ -151,7 +173,7 @@ fn the_built_component_carries_the_contract_docs() {
     assert!(
         export_docs
             .iter()
-            .any(|(name, docs)| name == "oomnitza:connector/connector@0.3.0"
+            .any(|(name, docs)| name == "oomnitza:connector/connector@0.4.0"
                 && docs.starts_with("The operations a connector exports.")),
         "{export_docs:?}"
     );
@@ -162,7 +184,7 @@ fn a_component_of_an_unsupported_contract_is_refused_naming_both_versions() {
     // The real component, renamed to contract 0.2.0 (same length, so the
     // binary stays valid): what a connector built before 0.3.0 exports.
     let mut wasm = std::fs::read(crate::support::component()).unwrap();
-    let (from, to) = (b"oomnitza:connector/", b"@0.3.0");
+    let (from, to) = (b"oomnitza:connector/", b"@0.4.0");
     let mut renamed = 0;
     let mut i = 0;
     while let Some(at) = wasm[i..].windows(from.len()).position(|w| w == from) {
@@ -188,8 +210,8 @@ fn a_component_of_an_unsupported_contract_is_refused_naming_both_versions() {
     };
     assert!(
         err.contains("implements contract oomnitza:connector@0.2.0")
-            && err.contains("supported: 0.3.0")
-            && err.contains("wit/since_v0.3.0/"),
+            && err.contains("supported: 0.3.0, 0.4.0")
+            && err.contains("wit/since_v0.4.0/"),
         "{err}"
     );
 }

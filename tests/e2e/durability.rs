@@ -69,7 +69,7 @@ fn assert_applied_once(world: &World, n: usize, redelivered: usize) {
 }
 
 #[track_caller]
-fn assert_exactly_once(world: &World, n: usize) {
+pub(crate) fn assert_exactly_once(world: &World, n: usize) {
     assert_applied_once(world, n, 0);
 }
 

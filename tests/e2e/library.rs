@@ -34,9 +34,10 @@ async fn library_sync_reports_every_count() {
         (report.sent, report.batches, report.created),
         (1234, 13, 1234)
     );
+    // Two pages, then the seats (team/get_info).
     assert_eq!(
         (report.requests, report.denied, report.vendor_retries),
-        (2, 0, 0)
+        (3, 0, 0)
     );
     assert_eq!(world.oomnitza.user_count(), 1234);
 }

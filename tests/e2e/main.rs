@@ -20,6 +20,7 @@ mod mapping;
 mod oauth;
 mod saas;
 mod sandbox;
+mod seats;
 mod second_connector;
 mod sync;
 mod workflows;

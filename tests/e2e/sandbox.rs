@@ -32,8 +32,9 @@ fn token_is_added_by_the_host_for_dropbox_only() {
     let world = World::new(1500);
     let run = world.run(&["-vv", "sync"]);
     run.assert_ok().assert_no_secrets();
+    // Two pages, then the seats (team/get_info).
     let requests = world.dropbox.requests();
-    assert_eq!(requests.len(), 2);
+    assert_eq!(requests.len(), 3);
     for r in &requests {
         assert_eq!(
             r.authorization.as_deref(),

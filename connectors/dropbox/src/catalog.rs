@@ -292,7 +292,8 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 
 /// The OAuth scopes the team token needs: reading members, changing them
 /// (suspend, unsuspend, admin roles), removing them, and reading the team's
-/// size (`team_info.read`; only for the count hint, which works without).
+/// size and seats (`team_info.read`; only for the count hint and `seats`,
+/// which work without: the host then shows no total and unknown seats).
 pub const SCOPES: [&str; 4] = [
     "members.read",
     "members.write",

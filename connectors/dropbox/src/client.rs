@@ -42,6 +42,11 @@ pub const ROUTE_SET_PERMISSIONS: &str = "team/members/set_admin_permissions_v2";
 /// The team's name, size and policies (`team/get_info`, no argument).
 pub const ROUTE_TEAM_INFO: &str = "team/get_info";
 
+/// The route error of `list/continue_v2` for a cursor Dropbox no longer
+/// accepts (expired, or from before a reset of the listing): the listing
+/// must start over, so the connector answers `cursor-expired`.
+pub const TAG_INVALID_CURSOR: &str = "invalid_cursor";
+
 /// The URL of an RPC route: `https://api.dropboxapi.com/2/<route>`.
 pub fn route_url(route: &str) -> String {
     format!("{API_ORIGIN}/2/{route}")
@@ -74,7 +79,12 @@ pub fn list_members<T: Transport + ?Sized>(
         ),
     };
     let body = body.map_err(|e| ConnectorError::Other(format!("cannot encode {route}: {e}")))?;
-    let response = call(transport, route, &body)?;
+    let response = call(transport, route, &body).map_err(|e| match e {
+        ConnectorError::Conflict(c) if route == ROUTE_CONTINUE && c.tag == TAG_INVALID_CURSOR => {
+            ConnectorError::CursorExpired(c.user_message.unwrap_or(c.summary))
+        }
+        e => e,
+    })?;
     if read_ahead
         && let Some((next, true)) = crate::peek::continuation(&response.body)
         && let Ok(next_body) = serde_json::to_vec(&MembersListContinueArg { cursor: &next })
@@ -85,27 +95,31 @@ pub fn list_members<T: Transport + ?Sized>(
         .map_err(|e| malformed(route, response.content_type.as_deref(), &e))
 }
 
-/// The team's `num_provisioned_users` (`team/get_info`, sent `null`): the
-/// members a listing without removed ones returns, give or take changes
-/// in between.
-pub fn provisioned_users<T: Transport + ?Sized>(transport: &mut T) -> Result<u64, ConnectorError> {
-    #[derive(serde::Deserialize)]
-    struct TeamGetInfoResult {
-        num_provisioned_users: u64,
-    }
+/// The team's seat counts, from `team/get_info` (sent `null`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub struct TeamCounts {
+    /// `num_licensed_users`: the licences the team has bought.
+    pub num_licensed_users: u64,
+    /// `num_provisioned_users`: the members holding one (active, invited
+    /// and suspended; not removed ones): the members a listing without
+    /// removed ones returns, give or take changes in between.
+    pub num_provisioned_users: u64,
+}
+
+/// The team's seat counts (`team/get_info`, sent `null`; the rest of the
+/// answer, its name and policies, is not read).
+pub fn team_counts<T: Transport + ?Sized>(transport: &mut T) -> Result<TeamCounts, ConnectorError> {
     let response = call(transport, ROUTE_TEAM_INFO, b"null")?;
-    serde_json::from_slice::<TeamGetInfoResult>(&response.body)
-        .map(|r| r.num_provisioned_users)
-        .map_err(|e| {
-            malformed(
-                ROUTE_TEAM_INFO,
-                response.content_type.as_deref(),
-                &wire::WireError {
-                    path: String::new(),
-                    message: e.to_string(),
-                },
-            )
-        })
+    serde_json::from_slice::<TeamCounts>(&response.body).map_err(|e| {
+        malformed(
+            ROUTE_TEAM_INFO,
+            response.content_type.as_deref(),
+            &wire::WireError {
+                path: String::new(),
+                message: e.to_string(),
+            },
+        )
+    })
 }
 
 /// Posts `body` to `route`; a non-2xx answer becomes its contract error.
@@ -237,7 +251,13 @@ pub(crate) mod tests {
             r#"{"name":"Seagull","team_id":"dbtid:1","num_licensed_users":50,"num_provisioned_users":42,
                "num_used_licenses":41,"policies":{"sharing":{"shared_folder_member_policy":{".tag":"team"}}},"future":1}"#,
         );
-        assert_eq!(provisioned_users(&mut t), Ok(42));
+        assert_eq!(
+            team_counts(&mut t),
+            Ok(TeamCounts {
+                num_licensed_users: 50,
+                num_provisioned_users: 42
+            })
+        );
         assert_eq!(
             t.requests,
             vec![(
@@ -247,7 +267,7 @@ pub(crate) mod tests {
         );
         let mut t = FakeTransport::answering(200, r#"{"name":"Seagull"}"#);
         assert!(matches!(
-            provisioned_users(&mut t),
+            team_counts(&mut t),
             Err(ConnectorError::Other(m)) if m.starts_with("malformed team/get_info response")
         ));
         let mut t = FakeTransport::answering(
@@ -255,8 +275,33 @@ pub(crate) mod tests {
             r#"{"error_summary":"missing_scope/..","error":{".tag":"missing_scope","required_scope":"team_info.read"}}"#,
         );
         assert!(matches!(
-            provisioned_users(&mut t),
+            team_counts(&mut t),
             Err(ConnectorError::Unauthorized(u)) if u.tag == "missing_scope"
+        ));
+    }
+
+    #[test]
+    fn an_invalid_cursor_of_a_continuation_is_cursor_expired() {
+        let body = r#"{"error_summary":"invalid_cursor/..","error":{".tag":"invalid_cursor"}}"#;
+        let mut t = FakeTransport::answering(409, body);
+        assert!(matches!(
+            list_members(&mut t, Some("old"), 1000, false, false),
+            Err(ConnectorError::CursorExpired(m)) if m == "invalid_cursor/.."
+        ));
+        // Another route error of list/continue stays a conflict.
+        let mut t = FakeTransport::answering(
+            409,
+            r#"{"error_summary":"other/..","error":{".tag":"other"}}"#,
+        );
+        assert!(matches!(
+            list_members(&mut t, Some("old"), 1000, false, false),
+            Err(ConnectorError::Conflict(c)) if c.tag == "other"
+        ));
+        // The first page has no cursor to expire.
+        let mut t = FakeTransport::answering(409, body);
+        assert!(matches!(
+            list_members(&mut t, None, 1000, false, false),
+            Err(ConnectorError::Conflict(c)) if c.tag == "invalid_cursor"
         ));
     }
 
@@ -320,7 +365,7 @@ pub(crate) mod tests {
         );
         let e = list_members(&mut t, Some("stale"), 10, false, false);
         assert!(
-            matches!(&e, Err(ConnectorError::Conflict(c)) if c.tag == "invalid_cursor"),
+            matches!(&e, Err(ConnectorError::CursorExpired(m)) if m == "invalid_cursor/.."),
             "{e:?}"
         );
     }

@@ -41,7 +41,8 @@ use oomnitza_connector_sdk::Connector;
 use oomnitza_connector_sdk::export_connector;
 use oomnitza_connector_sdk::transport::{Sleeper, StdSleeper, Transport};
 use oomnitza_connector_sdk::types::{
-    ActionResult, ConnectorError, FetchRequest, Manifest, Page, RecordKind, UserRef, Value,
+    ActionResult, ConnectorError, FetchRequest, Manifest, Page, RecordKind, SeatCounts, UserRef,
+    Value,
 };
 
 /// The Dropbox connector over a transport, and a sleeper for the waits
@@ -195,7 +196,17 @@ impl<T: Transport, S: Sleeper> Connector for DropboxConnector<T, S> {
         if fetch_options(options)?.include_removed {
             return Ok(None);
         }
-        client::provisioned_users(&mut self.transport).map(Some)
+        client::team_counts(&mut self.transport).map(|c| Some(c.num_provisioned_users))
+    }
+
+    /// `team/get_info`'s `num_licensed_users` and `num_provisioned_users`
+    /// (the same call as the count hint).
+    fn seats(&mut self) -> Result<Option<SeatCounts>, ConnectorError> {
+        let counts = client::team_counts(&mut self.transport)?;
+        Ok(Some(SeatCounts {
+            licensed: Some(counts.num_licensed_users),
+            provisioned: Some(counts.num_provisioned_users),
+        }))
     }
 }
 
@@ -473,6 +484,42 @@ mod tests {
             Ok(None)
         );
         assert!(c.transport().requests.is_empty());
+    }
+
+    #[test]
+    fn seats_are_the_licensed_and_provisioned_counts() {
+        let mut c = DropboxConnector::new(FakeTransport::answering(
+            200,
+            r#"{"name":"T","team_id":"dbtid:1","num_licensed_users":9,"num_provisioned_users":7,"policies":{}}"#,
+        ));
+        assert_eq!(
+            c.seats(),
+            Ok(Some(SeatCounts {
+                licensed: Some(9),
+                provisioned: Some(7)
+            }))
+        );
+        assert_eq!(c.transport().requests.len(), 1, "one call");
+        let mut c = DropboxConnector::new(FakeTransport::answering(
+            401,
+            r#"{"error_summary":"missing_scope/..","error":{".tag":"missing_scope","required_scope":"team_info.read"}}"#,
+        ));
+        assert!(matches!(c.seats(), Err(ConnectorError::Unauthorized(_))));
+    }
+
+    #[test]
+    fn an_expired_cursor_is_cursor_expired_through_fetch_mapped() {
+        let mut c = DropboxConnector::new(FakeTransport::answering(
+            409,
+            r#"{"error_summary":"invalid_cursor/...","error":{".tag":"invalid_cursor"}}"#,
+        ));
+        assert!(matches!(
+            c.fetch_mapped(
+                request(Some("ZtkX9"), 10, vec![]),
+                &catalog::default_mapping()
+            ),
+            Err(ConnectorError::CursorExpired(_))
+        ));
     }
 
     #[test]

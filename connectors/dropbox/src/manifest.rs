@@ -22,7 +22,7 @@ pub fn manifest() -> Manifest {
             origin: API_ORIGIN.to_owned(),
             credential: CredentialKind::Oauth2Bearer,
             scopes: SCOPES.iter().map(|s| (*s).to_owned()).collect(),
-            purpose: "List the team's members and their roles (members.read: team/members/list_v2, list/continue_v2, get_info_v2, get_available_team_member_roles); suspend, unsuspend and change the admin role of members (members.write); remove members (members.delete: team/members/remove and its job status); read the team's member count for progress displays (team_info.read: team/get_info; optional)."
+            purpose: "List the team's members and their roles (members.read: team/members/list_v2, list/continue_v2, get_info_v2, get_available_team_member_roles); suspend, unsuspend and change the admin role of members (members.write); remove members (members.delete: team/members/remove and its job status); read the team's member count and seats, for progress displays and reports (team_info.read: team/get_info; optional)."
                 .to_owned(),
         }],
         fetch_options: vec![ParamInfo {

@@ -24,6 +24,12 @@ impl Shared {
         let now = self.actions_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.actions_in_flight_max.fetch_max(now, Ordering::SeqCst);
         let _counted = InFlight(&self.actions_in_flight);
+        if matches!(call, Call::TeamInfo)
+            && let Some(fault) = lock(&self.team_info_fault).clone()
+        {
+            lock(&self.stats).faults_applied += 1;
+            return self.plain_fault_response(fault);
+        }
         let mut alter = None;
         if let Some(fault) = next_in(&self.action_faults) {
             lock(&self.stats).faults_applied += 1;

@@ -51,6 +51,10 @@ pub struct DropboxConfig {
     /// also
     /// [`FakeDropbox::set_action_delay`](super::FakeDropbox::set_action_delay).
     pub action_delay: Duration,
+    /// `team/get_info`'s `num_licensed_users`; `None` (the default): the
+    /// provisioned members and 10% more (see also
+    /// [`FakeDropbox::set_licensed_users`](super::FakeDropbox::set_licensed_users)).
+    pub licensed_users: Option<u64>,
 }
 
 impl DropboxConfig {
@@ -67,6 +71,7 @@ impl DropboxConfig {
             cache_pages: true,
             record_requests: usize::MAX,
             action_delay: Duration::ZERO,
+            licensed_users: None,
         }
     }
 }

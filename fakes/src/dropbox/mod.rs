@@ -14,9 +14,10 @@
 //! render every page up front ([`FakeDropbox::pregenerate`]); that takes
 //! about 640 bytes of memory a member. Tests that never list pay nothing.
 //!
-//! It answers `team/get_info` (the team's size and policies, as
-//! `TeamGetInfoResult`), and besides listing it carries out member actions
-//! on the team it serves (`team/members/suspend`, `unsuspend`, `remove` and its
+//! It answers `team/get_info` (the team's size, licensed seats and
+//! policies, as `TeamGetInfoResult`; it can be made to fail), and besides
+//! listing it carries out member actions on the team it serves
+//! (`team/members/suspend`, `unsuspend`, `remove` and its
 //! `remove/job_status/get`, `get_info_v2`,
 //! `get_available_team_member_roles`, `set_admin_permissions_v2`), with the
 //! route errors of Dropbox's spec. Changes go through the [`Team`] overlay,
@@ -100,6 +101,8 @@ impl FakeDropbox {
             write_limited: AtomicU64::new(0),
             actions_in_flight: AtomicU64::new(0),
             actions_in_flight_max: AtomicU64::new(0),
+            licensed_users: Mutex::new(config.licensed_users),
+            team_info_fault: Mutex::new(None),
         });
         let router = Router::new()
             .fallback(handle)
@@ -307,6 +310,19 @@ impl FakeDropbox {
         if times > 0 {
             lock(&self.shared.action_faults).push_back((fault, times));
         }
+    }
+
+    /// Changes `team/get_info`'s `num_licensed_users`
+    /// ([`DropboxConfig::licensed_users`]).
+    pub fn set_licensed_users(&self, licensed: Option<u64>) {
+        *lock(&self.shared.licensed_users) = licensed;
+    }
+
+    /// Answers every `team/get_info` that passes validation with `fault`
+    /// (as [`FakeDropbox::inject_action`] would, but for as long as it is
+    /// set, and for that route only), or again normally with `None`.
+    pub fn fail_team_info(&self, fault: Option<DropboxFault>) {
+        *lock(&self.shared.team_info_fault) = fault;
     }
 
     /// How many faulty member-action answers are still queued.

@@ -61,6 +61,10 @@ pub(super) struct Shared {
     pub(super) write_limited: AtomicU64,
     pub(super) actions_in_flight: AtomicU64,
     pub(super) actions_in_flight_max: AtomicU64,
+    /// `num_licensed_users`; `None`: provisioned and 10% more.
+    pub(super) licensed_users: Mutex<Option<u64>>,
+    /// Answered to every `team/get_info` while set (not a queue).
+    pub(super) team_info_fault: Mutex<Option<DropboxFault>>,
 }
 
 /// Counts a request among those being answered while it lives.
@@ -407,7 +411,8 @@ impl Shared {
 
     /// `TeamGetInfoResult`: the team's name and id, its license counts
     /// (`num_provisioned_users`: the members not removed; every one of them
-    /// holds a license, and 10% more are bought) and its policies.
+    /// holds a license; `num_licensed_users` as configured, else 10% more
+    /// than provisioned) and its policies.
     pub(super) fn team_info(&self) -> String {
         let team = self.team.read();
         let provisioned = (0..team.len())
@@ -420,7 +425,8 @@ impl Shared {
         let mut info = serde_json::json!({
             "name": domain.split('.').next().unwrap_or(domain),
             "team_id": format!("dbtid:AAC{:016x}", team.seed()),
-            "num_licensed_users": provisioned + provisioned.div_ceil(10),
+            "num_licensed_users": lock(&self.licensed_users)
+                .unwrap_or((provisioned + provisioned.div_ceil(10)) as u64),
             "num_provisioned_users": provisioned,
             "num_used_licenses": provisioned,
             "policies": {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use connector_fakes::team::Role;
-use connector_fakes::{DropboxConfig, FakeDropbox, MemberStatus, Team, WireStyle};
+use connector_fakes::{DropboxConfig, DropboxFault, FakeDropbox, MemberStatus, Team, WireStyle};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -633,6 +633,55 @@ async fn team_get_info_counts_the_members_not_removed() {
     let info = post(&bare, TEAM_INFO, Value::Null).await.json();
     assert_eq!(info["policies"]["emm_state"], "disabled");
     assert!(info.get("future_field").is_some());
+}
+
+#[tokio::test]
+async fn team_get_info_licensed_seats_are_configurable_and_it_can_fail() {
+    const TEAM_INFO: &str = "/2/team/get_info";
+    let mut cfg = DropboxConfig::new(Team::generate(40, 3), TOKEN);
+    cfg.licensed_users = Some(75);
+    let server = FakeDropbox::start(cfg).expect("start");
+    let info = post(&server, TEAM_INFO, Value::Null).await.json();
+    assert_eq!(info["num_licensed_users"], 75);
+    server.set_licensed_users(Some(41));
+    let info = post(&server, TEAM_INFO, Value::Null).await.json();
+    assert_eq!(info["num_licensed_users"], 41);
+    // Unset: the provisioned members and 10% more.
+    server.set_licensed_users(None);
+    let info = post(&server, TEAM_INFO, Value::Null).await.json();
+    let provisioned = info["num_provisioned_users"].as_u64().unwrap();
+    assert_eq!(
+        info["num_licensed_users"].as_u64().unwrap(),
+        provisioned + provisioned.div_ceil(10)
+    );
+
+    // Failing: every team/get_info until cleared, and no other route; a
+    // malformed request is still refused as such first.
+    server.fail_team_info(Some(DropboxFault::ServerError(503)));
+    for _ in 0..2 {
+        assert_eq!(post(&server, TEAM_INFO, Value::Null).await.status, 503);
+    }
+    let a = post_raw(
+        &server,
+        TEAM_INFO,
+        Some(&format!("Bearer {TOKEN}")),
+        Some("application/json"),
+        "{}",
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    let roles = post(
+        &server,
+        "/2/team/members/get_available_team_member_roles",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(roles.status, 200, "{}", roles.body);
+    server.fail_team_info(Some(DropboxFault::Conflict("other".into())));
+    let a = post(&server, TEAM_INFO, Value::Null).await;
+    assert_eq!((a.status, a.error_tag()), (409, "other".to_owned()));
+    server.fail_team_info(None);
+    assert_eq!(post(&server, TEAM_INFO, Value::Null).await.status, 200);
 }
 
 #[tokio::test]

@@ -14,44 +14,52 @@
 //! binding it, a variant in [`Version`], [`ConnectorPre`] and
 //! [`Connector`], and in each `call_*` method the conversion to and from
 //! the working types (with what the host does when an older version lacks
-//! an export).
+//! an export). The working types are the latest version's; an older
+//! version's module converts its own to and from them
+//! ([`since_v0_3_0::Cast`]).
 
 pub mod since_v0_3_0;
+pub mod since_v0_4_0;
 
 use wasmtime::AsContextMut;
 use wasmtime::component::InstancePre;
 
-pub use since_v0_3_0::exports::oomnitza::connector::types::{
+use since_v0_3_0::Cast;
+
+pub use since_v0_4_0::exports::oomnitza::connector::types::{
     ActionInfo, ActionResult, ActionStatus, Condition, ConnectorError, CredentialKind,
     FetchRequest, FieldInfo, Filter, FilterEffect, HostRequirement, Manifest, MapFailure,
-    MapOutcome, MappedPage, MappedRecord, MappingRule, MappingSpec, Page, ParamInfo, RecordKind,
-    RuleSource, SourceRecord, SplitSpec, Transform, UserRef, Value, ValueType,
+    MapOutcome, MappedPage, MappedRecord, MappingRule, MappingSpec, Page, ParamInfo, RateLimit,
+    RecordKind, RuleSource, SeatCounts, SourceRecord, SplitSpec, Transform, UnauthorizedError,
+    UserRef, Value, ValueType, VendorConflict,
 };
 
 /// The name a component exports its operations under, without the version.
 pub const INTERFACE: &str = "oomnitza:connector/connector";
 
 /// The latest contract this host implements, as a component exports it.
-pub const CONTRACT: &str = "oomnitza:connector/connector@0.3.0";
+pub const CONTRACT: &str = "oomnitza:connector/connector@0.4.0";
 
 /// A contract version this host supports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
     V0_3_0,
+    V0_4_0,
 }
 
 impl Version {
     /// Every supported version, oldest first.
-    pub const ALL: &[Version] = &[Version::V0_3_0];
+    pub const ALL: &[Version] = &[Version::V0_3_0, Version::V0_4_0];
 
-    /// `0.3.0`.
+    /// `0.4.0`.
     pub fn as_str(self) -> &'static str {
         match self {
             Version::V0_3_0 => since_v0_3_0::VERSION,
+            Version::V0_4_0 => since_v0_4_0::VERSION,
         }
     }
 
-    /// The supported versions, for messages: `0.3.0`.
+    /// The supported versions, for messages: `0.3.0, 0.4.0`.
     pub fn supported() -> String {
         Version::ALL
             .iter()
@@ -112,6 +120,7 @@ pub fn select<'a>(exports: impl IntoIterator<Item = &'a str>) -> Result<Version,
 /// A component linked and checked against the bindings of its version.
 pub enum ConnectorPre<T: 'static> {
     V0_3_0(since_v0_3_0::UserConnectorPre<T>),
+    V0_4_0(since_v0_4_0::UserConnectorPre<T>),
 }
 
 impl<T: Send + 'static> ConnectorPre<T> {
@@ -120,6 +129,7 @@ impl<T: Send + 'static> ConnectorPre<T> {
     pub fn new(version: Version, pre: InstancePre<T>) -> wasmtime::Result<Self> {
         Ok(match version {
             Version::V0_3_0 => Self::V0_3_0(since_v0_3_0::UserConnectorPre::new(pre)?),
+            Version::V0_4_0 => Self::V0_4_0(since_v0_4_0::UserConnectorPre::new(pre)?),
         })
     }
 
@@ -127,12 +137,14 @@ impl<T: Send + 'static> ConnectorPre<T> {
     pub fn version(&self) -> Version {
         match self {
             Self::V0_3_0(_) => Version::V0_3_0,
+            Self::V0_4_0(_) => Version::V0_4_0,
         }
     }
 
     pub fn engine(&self) -> &wasmtime::Engine {
         match self {
             Self::V0_3_0(p) => p.engine(),
+            Self::V0_4_0(p) => p.engine(),
         }
     }
 
@@ -142,14 +154,34 @@ impl<T: Send + 'static> ConnectorPre<T> {
     ) -> wasmtime::Result<Connector> {
         Ok(match self {
             Self::V0_3_0(p) => Connector::V0_3_0(p.instantiate_async(store).await?),
+            Self::V0_4_0(p) => Connector::V0_4_0(p.instantiate_async(store).await?),
         })
     }
 }
 
 /// An instantiated connector, of the version it implements. Each `call_*`
-/// takes and returns the working types.
+/// takes and returns the working types (0.4.0's); a 0.3.0 component's are
+/// converted at this boundary ([`Cast`]).
 pub enum Connector {
     V0_3_0(since_v0_3_0::UserConnector),
+    V0_4_0(since_v0_4_0::UserConnector),
+}
+
+/// A working-type argument as an older version's (a copy: arguments are
+/// borrowed).
+fn down<A: Clone + Cast<B>, B>(a: &A) -> B {
+    a.clone().cast()
+}
+
+/// Pairs of names and values, as an older version's.
+fn pairs<B>(params: &[(String, Value)]) -> Vec<(String, B)>
+where
+    Value: Cast<B>,
+{
+    params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().cast()))
+        .collect()
 }
 
 impl Connector {
@@ -157,11 +189,22 @@ impl Connector {
     where
         S::Data: Send,
     {
-        match self {
-            Self::V0_3_0(c) => c.oomnitza_connector_connector().call_describe(store).await,
-        }
+        Ok(match self {
+            Self::V0_3_0(c) => c
+                .oomnitza_connector_connector()
+                .call_describe(store)
+                .await?
+                .cast(),
+            Self::V0_4_0(c) => {
+                c.oomnitza_connector_connector()
+                    .call_describe(store)
+                    .await?
+            }
+        })
     }
 
+    /// A 0.3.0 component's conflict `invalid_cursor` comes back as
+    /// `cursor-expired` ([`since_v0_3_0::listing`]).
     pub async fn call_fetch<S: AsContextMut>(
         &self,
         store: S,
@@ -170,15 +213,21 @@ impl Connector {
     where
         S::Data: Send,
     {
-        match self {
-            Self::V0_3_0(c) => {
+        Ok(match self {
+            Self::V0_3_0(c) => since_v0_3_0::listing(
+                c.oomnitza_connector_connector()
+                    .call_fetch(store, &down(request))
+                    .await?,
+            ),
+            Self::V0_4_0(c) => {
                 c.oomnitza_connector_connector()
                     .call_fetch(store, request)
-                    .await
+                    .await?
             }
-        }
+        })
     }
 
+    /// As [`Self::call_fetch`] for a 0.3.0 component's errors.
     pub async fn call_fetch_mapped<S: AsContextMut>(
         &self,
         store: S,
@@ -188,13 +237,18 @@ impl Connector {
     where
         S::Data: Send,
     {
-        match self {
-            Self::V0_3_0(c) => {
+        Ok(match self {
+            Self::V0_3_0(c) => since_v0_3_0::listing(
+                c.oomnitza_connector_connector()
+                    .call_fetch_mapped(store, &down(request), &down(spec))
+                    .await?,
+            ),
+            Self::V0_4_0(c) => {
                 c.oomnitza_connector_connector()
                     .call_fetch_mapped(store, request, spec)
-                    .await
+                    .await?
             }
-        }
+        })
     }
 
     pub async fn call_map_records<S: AsContextMut>(
@@ -206,13 +260,20 @@ impl Connector {
     where
         S::Data: Send,
     {
-        match self {
+        Ok(match self {
             Self::V0_3_0(c) => {
+                let records: Vec<_> = records.iter().map(down).collect();
+                c.oomnitza_connector_connector()
+                    .call_map_records(store, &down(spec), &records)
+                    .await?
+                    .cast()
+            }
+            Self::V0_4_0(c) => {
                 c.oomnitza_connector_connector()
                     .call_map_records(store, spec, records)
-                    .await
+                    .await?
             }
-        }
+        })
     }
 
     #[allow(clippy::type_complexity)]
@@ -226,13 +287,20 @@ impl Connector {
     where
         S::Data: Send,
     {
-        match self {
+        Ok(match self {
             Self::V0_3_0(c) => {
+                let targets: Vec<_> = targets.iter().map(down).collect();
+                c.oomnitza_connector_connector()
+                    .call_action(store, name, &targets, &pairs(params))
+                    .await?
+                    .cast()
+            }
+            Self::V0_4_0(c) => {
                 c.oomnitza_connector_connector()
                     .call_action(store, name, targets, params)
-                    .await
+                    .await?
             }
-        }
+        })
     }
 
     pub async fn call_check_action<S: AsContextMut>(
@@ -244,13 +312,18 @@ impl Connector {
     where
         S::Data: Send,
     {
-        match self {
-            Self::V0_3_0(c) => {
+        Ok(match self {
+            Self::V0_3_0(c) => c
+                .oomnitza_connector_connector()
+                .call_check_action(store, name, &pairs(params))
+                .await?
+                .cast(),
+            Self::V0_4_0(c) => {
                 c.oomnitza_connector_connector()
                     .call_check_action(store, name, params)
-                    .await
+                    .await?
             }
-        }
+        })
     }
 
     pub async fn call_count_hint<S: AsContextMut>(
@@ -262,12 +335,31 @@ impl Connector {
     where
         S::Data: Send,
     {
-        match self {
-            Self::V0_3_0(c) => {
+        Ok(match self {
+            Self::V0_3_0(c) => c
+                .oomnitza_connector_connector()
+                .call_count_hint(store, kind.cast(), &pairs(options))
+                .await?
+                .cast(),
+            Self::V0_4_0(c) => {
                 c.oomnitza_connector_connector()
                     .call_count_hint(store, kind, options)
-                    .await
+                    .await?
             }
+        })
+    }
+
+    /// `seats`; a 0.3.0 component has none: `none`, without a call.
+    pub async fn call_seats<S: AsContextMut>(
+        &self,
+        store: S,
+    ) -> wasmtime::Result<Result<Option<SeatCounts>, ConnectorError>>
+    where
+        S::Data: Send,
+    {
+        match self {
+            Self::V0_3_0(_) => Ok(Ok(None)),
+            Self::V0_4_0(c) => c.oomnitza_connector_connector().call_seats(store).await,
         }
     }
 }

@@ -61,7 +61,10 @@ impl ReportData {
         let composition = views::composition(db)?;
         Ok(ReportData {
             integration: integration.to_owned(),
-            seats: composition.as_ref().map(views::seats),
+            seats: composition
+                .as_ref()
+                .map(|c| views::seats(db, c))
+                .transpose()?,
             composition,
             trend: views::trend(db, opts.runs)?,
             runs: views::runs(db, &Default::default(), opts.runs)?,
@@ -143,14 +146,29 @@ pub fn dashboard(d: &ReportData) -> Markup {
             (svg::bars("membership_type", "Seats by membership type (full vs limited)", &c.by_membership_type))
             (svg::bars("roles", "Admin roles", &c.by_role))
             figure.chart data-chart="seats" {
-                figcaption { "Seats" }
+                figcaption { "Seats: licensed vs provisioned" }
                 table.data {
+                    thead { tr { th { "Seats" } th.num { "Count" } th { "Source" } } }
                     tbody {
-                        tr { td { "Licensed (the vendor's count)" } td.num data-count="licensed" { @match seats.licensed { Some(n) => (n), None => "unknown" } } }
-                        tr { td { "Provisioned (active, invited, suspended)" } td.num data-count="provisioned" { (seats.provisioned) } }
+                        tr {
+                            td { "Licensed (paid for)" }
+                            td.num data-source=(seats.licensed_from.as_str()) data-count="licensed" { @match seats.licensed { Some(n) => (n), None => "unknown" } }
+                            td.muted { (seats.licensed_note) }
+                        }
+                        tr {
+                            td { "Provisioned (in use: active, invited, suspended)" }
+                            td.num data-source=(seats.provisioned_from.as_str()) data-count="provisioned" { (seats.provisioned) }
+                            td.muted { (seats.provisioned_note) }
+                        }
+                        @if let (Some(l), p) = (seats.licensed, seats.provisioned) {
+                            tr {
+                                td { "Free (licensed − provisioned)" }
+                                td.num data-count="free" { (l as i128 - p as i128) }
+                                td.muted { "" }
+                            }
+                        }
                     }
                 }
-                p.muted { (seats.source) }
             }
         }
         (svg::columns("joins", "Joins per month", "members", &c.joins_by_month, None))

@@ -1,5 +1,6 @@
 //! The embedded state database (SQLite, one file): the audit log of every
-//! action, and the history of runs.
+//! action, and the history of runs (with the team snapshot, `snapshot`,
+//! and the seats the vendor counted, `seats`).
 //!
 //! The schema is versioned with `PRAGMA user_version` and migrated forward
 //! on open. A file that is not a database, or one written by a newer
@@ -123,9 +124,12 @@ const MIGRATIONS: &[&str] = &[
     // 5: the team snapshot, its per-run counts and each run's failed
     // records (see `snapshot`).
     crate::state::snapshot::MIGRATION,
+    // 6: the seats each real sync read from the vendor (see `seats`).
+    crate::state::seats::MIGRATION,
 ];
 
 mod durable;
+pub mod seats;
 pub mod snapshot;
 pub use durable::{ActiveRun, Mark, PageCommit, PendingBatch, PortionStart, SaasKeys, hash64};
 

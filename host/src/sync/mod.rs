@@ -20,6 +20,9 @@
 //! whose mapped content did not change since they were last queued are not
 //! sent (`--full` sends everything).
 //!
+//! A real sync whose listing ended well then asks the connector for the
+//! team's seats ([`seats`]), stored with the run for the report.
+//!
 //! A run that sent records is closed with `finalize`; one with nothing to
 //! send is reported with `add_ready_portion` (`is_empty_run`), and one that
 //! failed before anything reached Oomnitza with `add_ready_portion`
@@ -31,6 +34,7 @@ mod forward;
 mod pages;
 mod progress;
 mod report;
+mod seats;
 mod shape;
 
 use std::sync::Arc;
@@ -355,6 +359,14 @@ async fn run_locked(
             pages::fetch_all(integration, &fetch_spec, listing, &mut report, tx, cursor).await;
     } else {
         drop(tx);
+    }
+    // The vendor's seat counts, once per real sync whose listing ended
+    // well (while the forwarder still posts the last batches).
+    if kind == RunKind::Sync && fetched.is_ok() && !report.stopped {
+        let answer = seats::ask(integration).await;
+        if let Err(e) = db_call(db, |d| d.record_seats(run_id, &name, &answer)) {
+            tracing::warn!("the team's seats were not stored: {e:#}");
+        }
     }
     let forwarded = forwarder
         .await

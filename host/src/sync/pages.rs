@@ -176,12 +176,10 @@ fn kind(integration: &Integration) -> RecordKind {
 }
 
 /// One fetch, retried while the vendor is rate-limiting or unavailable.
-/// The conflict tag by which a connector says a continuation's cursor has
-/// expired, so the listing starts over. Contract 0.3.0 has no case for it;
-/// this is the tag its first connector uses (wit/CHANGELOG.md, "Next":
-/// a `cursor-expired` case).
-const CURSOR_EXPIRED_TAG: &str = "invalid_cursor";
-
+/// A continuation whose cursor expired (`cursor-expired`; a 0.3.0
+/// connector's own way of saying it is converted at the boundary,
+/// `bindings::since_v0_3_0::listing`) restarts the listing.
+///
 /// `None`: the cursor expired.
 async fn fetch_with_retries(
     integration: &Integration,
@@ -199,9 +197,8 @@ async fn fetch_with_retries(
                 crate::outage::global().succeeded(LISTING);
                 return Ok(Some(page));
             }
-            Err(ConnectorError::Conflict(c))
-                if c.tag == CURSOR_EXPIRED_TAG && req.cursor.is_some() =>
-            {
+            Err(ConnectorError::CursorExpired(why)) if req.cursor.is_some() => {
+                tracing::debug!("the listing's cursor expired: {why}");
                 return Ok(None);
             }
             Err(e) => e,

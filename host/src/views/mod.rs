@@ -224,31 +224,97 @@ pub fn composition(db: &StateDb) -> Result<Option<Composition>> {
     }))
 }
 
-/// Seats: licensed (from Dropbox `team/get_info`) and provisioned.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Seats {
-    /// `None` until the sync records `team/get_info`'s `num_licensed_users`.
-    pub licensed: Option<u64>,
-    /// Members holding a seat: active, invited and suspended.
-    pub provisioned: u64,
-    /// Where the numbers come from, said on the page.
-    pub source: &'static str,
+/// Where a seat count comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeatSource {
+    /// The vendor's own count, as the connector read it in a sync.
+    Vendor,
+    /// Counted from the team snapshot.
+    Snapshot,
+    /// Not known.
+    #[default]
+    Unknown,
 }
 
-/// SEAM(team/get_info): the contract does not yet carry the team's
-/// licence counts (another branch adds `team/get_info` to the fake and a
-/// member-count hint to the contract). Until then, provisioned seats are
-/// counted from the snapshot and licensed seats are unknown.
-pub fn seats(c: &Composition) -> Seats {
-    let provisioned = ["active", "invited", "suspended"]
+impl SeatSource {
+    /// `vendor`, `snapshot`, `unknown` (for pages and tests to read).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeatSource::Vendor => "vendor",
+            SeatSource::Snapshot => "snapshot",
+            SeatSource::Unknown => "unknown",
+        }
+    }
+}
+
+/// Seats: licensed (paid for) and provisioned (in use), each with where
+/// it comes from.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Seats {
+    /// The vendor's count from the last sync's answer (`seats`, contract
+    /// 0.4.0); `None` when unknown.
+    pub licensed: Option<u64>,
+    pub licensed_from: SeatSource,
+    /// Where `licensed` comes from, or why it is unknown, said on the page.
+    pub licensed_note: String,
+    /// The vendor's count from the same answer, else counted from the
+    /// snapshot: members holding a seat (active, invited and suspended).
+    pub provisioned: u64,
+    pub provisioned_from: SeatSource,
+    /// Where `provisioned` comes from, said on the page.
+    pub provisioned_note: String,
+}
+
+/// The seats to show beside the snapshot `c`: the last answer the vendor
+/// gave a sync ([`crate::state::seats`]); provisioned seats fall back to
+/// the snapshot's count when the vendor gave none.
+pub fn seats(db: &StateDb, c: &Composition) -> Result<Seats> {
+    use crate::state::seats::Answer;
+    let counted = ["active", "invited", "suspended"]
         .iter()
         .map(|s| c.count(&c.by_status, s))
         .sum();
-    Seats {
-        licensed: None,
-        provisioned,
-        source: "counted from the team snapshot (licensed seats need a count from the vendor, not yet in the connector contract)",
-    }
+    let stored = db.last_seats()?;
+    let run = stored.as_ref().map_or(0, |s| s.run_id);
+    let (licensed, provisioned) = match stored.as_ref().map(|s| &s.answer) {
+        Some(Answer::Counts {
+            licensed,
+            provisioned,
+        }) => (*licensed, *provisioned),
+        _ => (None, None),
+    };
+    let vendor = format!("the vendor's count, read by sync run #{run}");
+    let licensed_note = match (licensed, stored.as_ref().map(|s| &s.answer)) {
+        (Some(_), _) => vendor.clone(),
+        (None, None) => "unknown: no sync has read the vendor's count yet".to_owned(),
+        (None, Some(Answer::Counts { .. })) => {
+            format!("unknown: the vendor gave no licence count (sync run #{run})")
+        }
+        (None, Some(Answer::NoSeats)) => "unknown: the connector gives no seat counts".to_owned(),
+        (None, Some(Answer::Failed(_))) => {
+            format!("unknown: sync run #{run} could not read the vendor's count (its log says why)")
+        }
+    };
+    Ok(Seats {
+        licensed,
+        licensed_from: match licensed {
+            Some(_) => SeatSource::Vendor,
+            None => SeatSource::Unknown,
+        },
+        licensed_note,
+        provisioned: provisioned.unwrap_or(counted),
+        provisioned_from: match provisioned {
+            Some(_) => SeatSource::Vendor,
+            None => SeatSource::Snapshot,
+        },
+        provisioned_note: match provisioned {
+            Some(_) => vendor,
+            None => {
+                "counted from the team snapshot (active, invited and suspended members)".to_owned()
+            }
+        },
+    })
 }
 
 /// Members matching a fixed query, at most `limit`, and how many in all.

@@ -448,9 +448,7 @@ pub fn record_blocked(db: &StateDb, plan: &Plan, why: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::since_v0_3_0::exports::oomnitza::connector::types::{
-        UnauthorizedError, VendorConflict,
-    };
+    use crate::bindings::{UnauthorizedError, VendorConflict};
 
     #[test]
     fn the_audit_keeps_the_connectors_tag_and_summary_as_given() {

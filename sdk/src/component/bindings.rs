@@ -12,7 +12,7 @@
 
 wit_bindgen::generate!({
     world: "user-connector",
-    path: "../wit/since_v0.3.0",
+    path: "../wit/since_v0.4.0",
     // The world's WASI imports are generated too (the transport uses the
     // `wasi` crate's; unused bindings import nothing).
     generate_all,
@@ -114,6 +114,18 @@ pub fn count_hint<C: Exportable>(
 ) -> Result<Option<u64>, wit::ConnectorError> {
     connector::<C>()
         .count_hint(kind.into(), &pairs_in(options))
+        .map_err(Into::into)
+}
+
+pub fn seats<C: Exportable>() -> Result<Option<wit::SeatCounts>, wit::ConnectorError> {
+    connector::<C>()
+        .seats()
+        .map(|s| {
+            s.map(|s| wit::SeatCounts {
+                licensed: s.licensed,
+                provisioned: s.provisioned,
+            })
+        })
         .map_err(Into::into)
 }
 
@@ -497,6 +509,7 @@ impl From<own::ConnectorError> for wit::ConnectorError {
             own::ConnectorError::Unavailable(m) => wit::ConnectorError::Unavailable(m),
             own::ConnectorError::Denied(m) => wit::ConnectorError::Denied(m),
             own::ConnectorError::Other(m) => wit::ConnectorError::Other(m),
+            own::ConnectorError::CursorExpired(m) => wit::ConnectorError::CursorExpired(m),
         }
     }
 }
