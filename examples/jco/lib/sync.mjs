@@ -38,16 +38,28 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Fetches every page. `onPage({records, failed, filtered, page})` gets each
  * page's shaped records. Retries `rate-limited` (waiting what Dropbox asked,
  * at most 5 minutes) and `unavailable` (backing off), with the same cursor:
- * a page is only ever read, so asking for it again is safe. Every other
+ * a page is only ever read, so asking for it again is safe. On
+ * `cursor-expired` (contract 0.4.0) the listing starts over from the first
+ * page, at most `maxRestarts` times: `onRestart()` is called first, so
+ * whoever collects pages drops what this listing gave so far. Every other
  * error ends the sync.
  */
 export async function syncTeam(
   connector,
-  { spec, pageSize = 1000, includeRemoved = true, maxRetries = 5, readAhead = true, onPage = () => {} },
+  {
+    spec,
+    pageSize = 1000,
+    includeRemoved = true,
+    maxRetries = 5,
+    maxRestarts = 3,
+    readAhead = true,
+    onPage = () => {},
+    onRestart = () => {},
+  },
 ) {
   let cursor;
   let page = 0;
-  const totals = { pages: 0, mapped: 0, failed: 0, filtered: 0, retries: 0 };
+  const totals = { pages: 0, mapped: 0, failed: 0, filtered: 0, retries: 0, restarts: 0 };
   for (;;) {
     const request = {
       kind: "users",
@@ -71,6 +83,13 @@ export async function syncTeam(
         break;
       }
       totals.retries += 1;
+    }
+    if (result.err?.tag === "cursor-expired" && cursor !== undefined && totals.restarts < maxRestarts) {
+      totals.restarts += 1;
+      await onRestart();
+      cursor = undefined;
+      page = 0;
+      continue;
     }
     if (result.err) {
       const err = new Error(`fetch-mapped failed: ${result.err.tag}: ${JSON.stringify(result.err.val)}`);

@@ -67,7 +67,12 @@ async function jcoRecords(pageSize) {
   const { connector: c, calls, http } = await instance(connector);
   const spec = effectiveSpec(c.describe(), ROLE);
   const records = [];
-  const totals = await syncTeam(c, { spec, pageSize, onPage: (p) => records.push(...p.records) });
+  const totals = await syncTeam(c, {
+    spec,
+    pageSize,
+    onPage: (p) => records.push(...p.records),
+    onRestart: () => void (records.length = 0),
+  });
   return { records: records.sort(byUser), totals, calls, http };
 }
 
@@ -312,6 +317,40 @@ describe("the contract in JavaScript", () => {
     assert.deepEqual(seen, [null, null, "c1", "c1"]);
     assert.equal(totals.retries, 2);
     assert.equal(totals.pages, 2);
+  });
+
+  test("cursor-expired starts the listing over; the collector drops the partial one", async () => {
+    const seen = [];
+    const rec = (id) => ({ tag: "mapped", val: { sourceId: id, values: [] } });
+    const answers = [
+      { ok: { outcomes: [rec("a")], cursor: "c1", hasMore: true } },
+      { payload: { tag: "cursor-expired", val: "expired" } },
+      { ok: { outcomes: [rec("a")], cursor: "c2", hasMore: true } },
+      { ok: { outcomes: [rec("b")], cursor: undefined, hasMore: false } },
+    ];
+    const fake = {
+      fetchMapped(request) {
+        seen.push(request.cursor ?? null);
+        const a = answers.shift();
+        if (a.payload) throw Object.assign(new Error("err"), { payload: a.payload });
+        return a.ok;
+      },
+    };
+    const pages = [];
+    const totals = await syncTeam(fake, {
+      spec: { rules: [], filters: [], syncKey: [] },
+      onPage: (p) => pages.push(p.page),
+      onRestart: () => void (pages.length = 0),
+    });
+    assert.deepEqual(seen, [null, "c1", null, "c2"]);
+    assert.deepEqual(pages, [1, 2]);
+    assert.equal(totals.restarts, 1);
+    // On the first page there is nothing to restart: it is an error.
+    const first = { fetchMapped: () => { throw Object.assign(new Error("err"), { payload: { tag: "cursor-expired", val: "x" } }); } };
+    await assert.rejects(
+      syncTeam(first, { spec: { rules: [], filters: [], syncKey: [] } }),
+      (e) => e.connectorError?.tag === "cursor-expired",
+    );
   });
 
   test("originOf normalises as the manifest writes origins", () => {
