@@ -503,3 +503,31 @@ fn the_saas_page_says_when_the_integration_syncs_users_only() {
     assert_eq!(code, 200);
     assert!(page.contains("data-saas=\"none\""), "{page}");
 }
+
+/// `[state] team_snapshot = false`: a real sync keeps no member rows and
+/// drops those kept before (the views show no team, not an old one); the
+/// run history stays.
+#[test]
+fn a_sync_without_the_team_snapshot_keeps_no_members() {
+    let team = Team::generate(30, 7);
+    let mut world = World::with_team(team.clone());
+    world.run(&["sync"]).assert_ok();
+    let csv_members = |world: &World, name: &str| -> usize {
+        let dir = world.dir.path().join(name);
+        world
+            .run(&["report", "--csv", dir.to_str().expect("utf-8")])
+            .assert_ok();
+        let text = std::fs::read_to_string(dir.join("members.csv")).expect("members.csv");
+        text.lines().count() - 1
+    };
+    assert_eq!(csv_members(&world, "on"), team.members().count());
+
+    world.append("\n[state]\nteam_snapshot = false\n");
+    world.run(&["sync", "--full"]).assert_ok();
+    assert_eq!(csv_members(&world, "off"), 0, "the old rows are gone");
+    let runs = world.run(&["runs", "--json"]);
+    runs.assert_ok();
+    let v: serde_json::Value = serde_json::from_str(&runs.stdout).expect("runs JSON");
+    assert_eq!(v.as_array().map(Vec::len), Some(2), "both runs kept");
+    assert!(world.oomnitza.user_count() > 0, "the syncs themselves ran");
+}

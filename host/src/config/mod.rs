@@ -188,11 +188,20 @@ impl Default for SyncConfig {
 pub struct StateConfig {
     #[serde(default = "StateConfig::default_path")]
     pub path: PathBuf,
+    /// Keep the team snapshot (one row per member, for the report, the
+    /// console's dashboards and list views). Off, a real sync writes none
+    /// and empties the one kept so far (the views then show no team rather
+    /// than an old one); run history and trends stay.
+    #[serde(default = "StateConfig::default_team_snapshot")]
+    pub team_snapshot: bool,
 }
 
 impl StateConfig {
     fn default_path() -> PathBuf {
         PathBuf::from("oomnitza-connect.db")
+    }
+    fn default_team_snapshot() -> bool {
+        true
     }
 }
 
@@ -200,6 +209,7 @@ impl Default for StateConfig {
     fn default() -> Self {
         Self {
             path: Self::default_path(),
+            team_snapshot: Self::default_team_snapshot(),
         }
     }
 }

@@ -216,6 +216,14 @@ impl StateDb {
         Ok(())
     }
 
+    /// Empties the team snapshot (`[state] team_snapshot = false`).
+    pub fn drop_team_snapshot(&self, integration: &str) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        crate::state::snapshot::drop_rows(&tx, integration)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Commits one page: its batches into the outbox, the SaaS keys it
     /// listed, its counts and the checkpoint past it, in one transaction.
     /// Returns the outbox ids, in order.

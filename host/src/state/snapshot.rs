@@ -467,6 +467,18 @@ pub fn restart(conn: &Connection, integration: &str) -> Result<()> {
     Ok(())
 }
 
+/// Drops the members kept (both slots); the per-run counts and
+/// `snapshots` rows stay, as run history.
+pub fn drop_rows(conn: &Connection, integration: &str) -> Result<()> {
+    conn.execute("DELETE FROM team_members_0", [])?;
+    conn.execute("DELETE FROM team_members_1", [])?;
+    conn.execute(
+        "DELETE FROM snapshot_slots WHERE integration = ?1",
+        [integration],
+    )?;
+    Ok(())
+}
+
 /// The table holding the current (last complete) snapshot, if any.
 pub fn current_table(conn: &Connection) -> Result<Option<&'static str>> {
     let slot: Option<Option<i64>> = conn

@@ -339,6 +339,9 @@ async fn run_locked(
         // the run's, so every position the shaper reads stays where it was.
         let (fetch_spec, snapshot) = if opts.dry_run || opts.test_run {
             (spec.clone(), None)
+        } else if !cfg.state.team_snapshot {
+            db_call(db, |d| d.drop_team_snapshot(&ctx.connector_name))?;
+            (spec.clone(), None)
         } else {
             let (extended, layout) =
                 crate::state::snapshot::extend_spec(&spec, &integration.manifest);
