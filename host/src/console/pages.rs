@@ -828,9 +828,9 @@ async fn mapping_page(
                 tbody {
                     @for (i, f) in manifest.fields.iter().enumerate() {
                         tr data-field=(f.name) {
-                            td { code { (f.name) } @if f.unique { " (unique)" } }
+                            td.nowrap { code { (f.name) } @if f.unique { " (unique)" } }
                             td { (f.label) }
-                            td { (format!("{:?}", f.type_).to_lowercase().trim_start_matches("valuetype::")) }
+                            td.nowrap { (format!("{:?}", f.type_).to_lowercase().trim_start_matches("valuetype::")) }
                             @for r in records.iter().take(3) { td { (report::t(&r.values.get(i).map(value_text).unwrap_or_default())) } }
                         }
                     }
