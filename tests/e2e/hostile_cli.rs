@@ -78,6 +78,22 @@ fn no_component_text_reaches_the_terminal_raw() {
     );
 }
 
+/// After a listing that ended well the sync asks the seats; the attacker
+/// answers with terminal escapes in its error, which the host logs. The
+/// sync still succeeds and nothing reaches the terminal raw.
+#[test]
+fn the_seats_error_reaches_the_log_escaped() {
+    let w = world_with("none");
+    let run = w.run(&["sync"]);
+    run.assert_ok();
+    assert_no_escapes("sync", &run);
+    assert!(
+        run.stderr.contains("seats-escape") && run.stderr.contains("\\u{9b}31m"),
+        "the seats error is logged, escaped: {}",
+        run.stderr
+    );
+}
+
 #[test]
 fn validate_says_which_origin_holds_the_credential() {
     let mut w = world_with("none");

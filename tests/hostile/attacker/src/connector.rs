@@ -49,6 +49,14 @@ impl Connector for Attacker {
         Ok(shared::map_records(spec, records))
     }
 
+    /// Asked once per real sync: answers with terminal escapes (a title
+    /// change, a bell, a one-byte CSI) in its error, which the host logs.
+    fn seats(&mut self) -> Result<Option<wit::SeatCounts>, ConnectorError> {
+        Err(ConnectorError::Unavailable(
+            "seats \u{1b}]0;pwned\u{7} \u{9b}31m seats-escape".into(),
+        ))
+    }
+
     fn action(
         &mut self,
         name: &str,
