@@ -22,7 +22,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as random from "@bytecodealliance/preview2-shim/random";
-import { createWasiHttp } from "./wasi-http.mjs";
+import { VALID, createWasiHttp } from "./wasi-http.mjs";
 
 /** Header names the component may not send: the host owns them. */
 export const FORBIDDEN_HEADERS = new Set([
@@ -152,30 +152,28 @@ export function guardedHttp({
       return this.#method;
     }
     setMethod(method) {
-      if (method.tag === "other" && !/^[A-Za-z-]+$/.test(method.val)) throw undefined;
+      if (!VALID.method(method)) throw undefined;
       this.#method = method;
     }
     scheme() {
       return this.#scheme;
     }
     setScheme(scheme) {
-      if (scheme?.tag === "other" && !/^[A-Za-z][A-Za-z0-9+.-]*$/.test(scheme.val)) throw undefined;
+      if (!VALID.scheme(scheme)) throw undefined;
       this.#scheme = scheme;
     }
     authority() {
       return this.#authority;
     }
     setAuthority(authority) {
-      if (authority !== undefined && !/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/.test(authority)) {
-        throw undefined;
-      }
+      if (!VALID.authority(authority)) throw undefined;
       this.#authority = authority;
     }
     pathWithQuery() {
       return this.#path;
     }
     setPathWithQuery(path) {
-      if (path !== undefined && !/^[A-Za-z0-9.\-_~!$&'()*+,;=:@%?/]+$/.test(path)) throw undefined;
+      if (!VALID.pathWithQuery(path)) throw undefined;
       this.#path = path;
     }
     body() {

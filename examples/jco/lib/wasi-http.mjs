@@ -62,6 +62,20 @@ export const HOP_BY_HOP_HEADERS = new Set([
 ]);
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** The syntax of an outgoing request's parts, as its setters check it
+ *  (`undefined` is "not set", always valid). Shared with lib/host.mjs's
+ *  guarded request, so both refuse the same values. */
+export const VALID = {
+  method: (m) => m.tag !== "other" || TOKEN.test(m.val),
+  scheme: (s) => s?.tag !== "other" || /^[A-Za-z][A-Za-z0-9+.-]*$/.test(s.val),
+  authority: (a) => {
+    if (a === undefined) return true;
+    const m = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?$/.exec(a);
+    return m !== null && (m[1] === undefined || Number(m[1]) <= 65535);
+  },
+  pathWithQuery: (p) => p === undefined || /^[A-Za-z0-9.\-_~!$&'()*+,;=:@%?/]*$/.test(p),
+};
 const validName = (name) => typeof name === "string" && TOKEN.test(name);
 /** Visible ASCII, space, tab and obs-text; no other control byte. */
 function validValue(bytes) {
@@ -520,31 +534,28 @@ export function createWasiHttp({ maxResponseBody = 64 * MiB, maxRequestBody = 64
       return this.#method;
     }
     setMethod(method) {
-      if (method.tag === "other" && !TOKEN.test(method.val)) throw undefined;
+      if (!VALID.method(method)) throw undefined;
       this.#method = method;
     }
     pathWithQuery() {
       return this.#path;
     }
     setPathWithQuery(path) {
-      if (path !== undefined && !/^[A-Za-z0-9.\-_~!$&'()*+,;=:@%?/]*$/.test(path)) throw undefined;
+      if (!VALID.pathWithQuery(path)) throw undefined;
       this.#path = path;
     }
     scheme() {
       return this.#scheme;
     }
     setScheme(scheme) {
-      if (scheme?.tag === "other" && !/^[A-Za-z][A-Za-z0-9+.-]*$/.test(scheme.val)) throw undefined;
+      if (!VALID.scheme(scheme)) throw undefined;
       this.#scheme = scheme;
     }
     authority() {
       return this.#authority;
     }
     setAuthority(authority) {
-      if (authority !== undefined) {
-        const m = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?$/.exec(authority);
-        if (!m || (m[1] !== undefined && Number(m[1]) > 65535)) throw undefined;
-      }
+      if (!VALID.authority(authority)) throw undefined;
       this.#authority = authority;
     }
     headers() {
