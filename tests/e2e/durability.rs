@@ -216,6 +216,40 @@ fn sigterm_stops_after_the_page_in_hand_and_the_next_run_resumes() {
     assert_exactly_once(&world, 6000);
 }
 
+/// The team snapshot's rows commit with each page: after a SIGKILL
+/// mid-listing, the resumed run keeps every member exactly once, and the
+/// half-written snapshot is never shown as the team.
+#[cfg(unix)]
+#[test]
+fn a_sigkilled_sync_resumes_into_a_snapshot_with_every_member_once() {
+    let mut world = slow_world(3000, Duration::from_millis(150));
+    world.edit("page_size = 1000", "page_size = 100");
+    let members = |world: &World, name: &str| -> Vec<String> {
+        let dir = world.dir.path().join(name);
+        world
+            .run(&["report", "--csv", dir.to_str().expect("utf-8")])
+            .assert_ok();
+        let text = std::fs::read_to_string(dir.join("members.csv")).expect("members.csv");
+        text.lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let mut child = spawn_sync(&world);
+    std::thread::sleep(Duration::from_millis(1200));
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert!(
+        members(&world, "killed").is_empty(),
+        "no complete listing yet: the views show no team"
+    );
+    world.run(&["sync"]).assert_ok();
+    let ids = members(&world, "resumed");
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(ids.len(), 3000, "every member listed");
+    assert_eq!(unique.len(), 3000, "none twice");
+}
+
 #[cfg(unix)]
 #[test]
 fn a_run_whose_process_died_shows_as_interrupted_not_running() {
