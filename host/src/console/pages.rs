@@ -183,11 +183,11 @@ pub async fn dashboard(State(c): Shared) -> Response {
                     (report::dashboard(&d))
                     (report::svg::columns("trend", "Members at each complete sync", "members", &trend, None))
                     h2 { "Suspended for more than " (d.opts.suspended_days) " days" }
-                    (report::member_table(&d.suspended, "suspended"))
+                    (report::member_table(&d.lists.suspended, "suspended"))
                     h2 { "Invitations never accepted" }
-                    (report::member_table(&d.invited, "invited"))
+                    (report::member_table(&d.lists.invited, "invited"))
                     h2 { "Admins" }
-                    (report::member_table(&d.admins, "admins"))
+                    (report::member_table(&d.lists.admins, "admins"))
                 },
             )
         }

@@ -10,7 +10,7 @@ use anyhow::Result;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::state::{AuditEntry, StateDb};
-use crate::views::{self, Composition, Member, MemberPage, RunRow, Seats, TrendPoint};
+use crate::views::{self, Composition, Member, MemberPage, RunRow, Seats, TrendPoint, WatchLists};
 
 /// The stylesheet of the report and of the console (served as a file
 /// there; inlined here).
@@ -48,9 +48,8 @@ pub struct ReportData {
     pub seats: Option<Seats>,
     pub trend: Vec<TrendPoint>,
     pub runs: Vec<RunRow>,
-    pub suspended: MemberPage,
-    pub invited: MemberPage,
-    pub admins: MemberPage,
+    /// Long suspensions, pending invitations and admins.
+    pub lists: WatchLists,
     pub audit: Vec<AuditEntry>,
     pub opts: ReportOptions,
 }
@@ -68,14 +67,7 @@ impl ReportData {
             composition,
             trend: views::trend(db, opts.runs)?,
             runs: views::runs(db, &Default::default(), opts.runs)?,
-            suspended: views::suspended_longer_than(
-                db,
-                opts.suspended_days,
-                &now,
-                opts.list_limit,
-            )?,
-            invited: views::invited(db, opts.list_limit)?,
-            admins: views::admins(db, opts.list_limit)?,
+            lists: views::watch_lists(db, opts.suspended_days, &now, opts.list_limit)?,
             audit: views::audit(db, &Default::default(), opts.audit)?,
             generated_at: now,
             opts: opts.clone(),
@@ -137,7 +129,7 @@ pub fn dashboard(d: &ReportData) -> Markup {
             div.tile data-tile="active" { div.n { (c.count(&c.by_status, "active")) } div.l { "active" } }
             div.tile data-tile="invited" { div.n { (c.count(&c.by_status, "invited")) } div.l { "invited, not joined" } }
             div.tile data-tile="suspended" { div.n { (c.count(&c.by_status, "suspended")) } div.l { "suspended" } }
-            div.tile data-tile="admins" { div.n { (d.admins.total) } div.l { "hold admin roles" } }
+            div.tile data-tile="admins" { div.n { (d.lists.admins.total) } div.l { "hold admin roles" } }
             div.tile data-tile="failed" { div.n { (c.failed) } div.l { "failed to map" } }
         }
         p.muted { "As of the sync completed " (c.completed_at.as_deref().unwrap_or("")) @if let Some(r) = c.run_id { " (run #" (r) ")" } "." }
@@ -260,11 +252,11 @@ pub fn render(d: &ReportData) -> String {
                 h2 { "Team" }
                 (dashboard(d))
                 h2 { "Members suspended for more than " (d.opts.suspended_days) " days" }
-                (member_table(&d.suspended, "suspended"))
+                (member_table(&d.lists.suspended, "suspended"))
                 h2 { "Invitations never accepted" }
-                (member_table(&d.invited, "invited"))
+                (member_table(&d.lists.invited, "invited"))
                 h2 { "Admins" }
-                (member_table(&d.admins, "admins"))
+                (member_table(&d.lists.admins, "admins"))
                 h2 { "The last " (d.runs.len()) " runs" }
                 (runs_chart(&d.runs))
                 (runs_table(&d.runs, None))

@@ -126,6 +126,8 @@ const MIGRATIONS: &[&str] = &[
     crate::state::snapshot::MIGRATION,
     // 6: the seats each real sync read from the vendor (see `seats`).
     crate::state::seats::MIGRATION,
+    // 7: the team snapshot as a row per page (see `snapshot`).
+    crate::state::snapshot::MIGRATION_PAGES,
 ];
 
 mod durable;

@@ -182,14 +182,11 @@ fn commit_loop(
         }
         let (filtered, failed) = (c.filtered, c.failed);
         let mut seen = l.record_saas_keys.then(Vec::new);
-        let mut outcomes = page.outcomes;
+        let outcomes = page.outcomes;
         let snapshot = l
             .snapshot
             .as_ref()
-            .map(|layout| crate::state::snapshot::SnapshotPage {
-                members: layout.members(&mut outcomes),
-                run_id: l.run_id,
-            });
+            .map(|layout| layout.page(&outcomes, l.run_id));
         let candidates = shape_records(l, outcomes, c, &mut key, seen.as_mut());
         let keys: Vec<i64> = candidates.iter().map(|r| r.key).collect();
         let mut marks = db_call(&l.db, |d| d.marks(&keys))?;

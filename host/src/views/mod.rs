@@ -10,10 +10,11 @@
 pub mod csv;
 
 use anyhow::Result;
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::Connection;
 use serde::Serialize;
 
 pub use crate::state::snapshot::Member;
+use crate::state::snapshot::MemberRef;
 
 use crate::state::{AuditEntry, RunRecord, StateDb};
 
@@ -37,66 +38,78 @@ fn nonempty(s: &Option<String>) -> Option<&str> {
 }
 
 impl MemberFilter {
-    fn sql(&self) -> (String, Vec<String>) {
-        let mut clauses = Vec::new();
-        let mut args = Vec::new();
-        if let Some(s) = nonempty(&self.status) {
-            clauses.push("status = ?");
-            args.push(s.to_owned());
+    /// The filter made ready to test members against: trimmed, lower-cased
+    /// once, the day bound made a timestamp bound.
+    fn compile(&self) -> Compiled {
+        Compiled {
+            status: nonempty(&self.status).map(str::to_owned),
+            membership_type: nonempty(&self.membership_type).map(str::to_owned),
+            role: nonempty(&self.role).map(str::to_owned),
+            joined_from: nonempty(&self.joined_from).map(str::to_owned),
+            // Inclusive of the whole day: every time on it sorts below.
+            joined_to: nonempty(&self.joined_to).map(|d| format!("{d}T99")),
+            q: nonempty(&self.q).map(str::to_lowercase),
         }
-        if let Some(s) = nonempty(&self.membership_type) {
-            clauses.push("membership_type = ?");
-            args.push(s.to_owned());
-        }
-        match nonempty(&self.role) {
-            Some("member") => clauses.push("roles = '[]'"),
-            Some(r) => {
-                clauses.push("EXISTS (SELECT 1 FROM json_each(roles) WHERE value = ?)");
-                args.push(r.to_owned());
-            }
-            None => {}
-        }
-        if let Some(s) = nonempty(&self.joined_from) {
-            clauses.push("joined_on >= ?");
-            args.push(s.to_owned());
-        }
-        if let Some(s) = nonempty(&self.joined_to) {
-            // Inclusive of the whole day.
-            clauses.push("joined_on < ? || 'T99'");
-            args.push(s.to_owned());
-        }
-        if let Some(s) = nonempty(&self.q) {
-            clauses.push("(instr(lower(email), lower(?)) > 0 OR instr(lower(coalesce(given_name, '') || ' ' || coalesce(surname, '')), lower(?)) > 0)");
-            args.push(s.to_owned());
-            args.push(s.to_owned());
-        }
-        let sql = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", clauses.join(" AND "))
-        };
-        (sql, args)
     }
 }
 
-const MEMBER_COLUMNS: &str = "id, email, given_name, surname, status, membership_type, roles, joined_on, invited_on, suspended_on, failure, run_id";
+/// A [`MemberFilter`] ready to test members.
+struct Compiled {
+    status: Option<String>,
+    membership_type: Option<String>,
+    role: Option<String>,
+    joined_from: Option<String>,
+    joined_to: Option<String>,
+    q: Option<String>,
+}
 
-fn member_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Member> {
-    let roles: String = r.get(6)?;
-    Ok(Member {
-        id: r.get(0)?,
-        email: r.get(1)?,
-        given_name: r.get(2)?,
-        surname: r.get(3)?,
-        status: r.get(4)?,
-        membership_type: r.get(5)?,
-        roles: serde_json::from_str(&roles).unwrap_or_default(),
-        joined_on: r.get(7)?,
-        invited_on: r.get(8)?,
-        suspended_on: r.get(9)?,
-        failure: r.get(10)?,
-        run_id: r.get(11)?,
-    })
+/// Whether `hay`, lower-cased, contains `needle` (already lower case).
+fn contains_lower(hay: &str, needle: &str) -> bool {
+    if hay.is_ascii() && needle.is_ascii() {
+        let (h, n) = (hay.as_bytes(), needle.as_bytes());
+        n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+    } else {
+        hay.to_lowercase().contains(needle)
+    }
+}
+
+impl Compiled {
+    fn is_empty(&self) -> bool {
+        self.status.is_none()
+            && self.membership_type.is_none()
+            && self.role.is_none()
+            && self.joined_from.is_none()
+            && self.joined_to.is_none()
+            && self.q.is_none()
+    }
+
+    fn matches(&self, m: &MemberRef<'_>) -> bool {
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        eq(&self.status, m.status)
+            && eq(&self.membership_type, m.membership_type)
+            && match self.role.as_deref() {
+                None => true,
+                Some("member") => m.roles.is_empty(),
+                Some(r) => m.roles.contains(&r),
+            }
+            && self
+                .joined_from
+                .as_deref()
+                .is_none_or(|from| m.joined_on.is_some_and(|j| j >= from))
+            && self
+                .joined_to
+                .as_deref()
+                .is_none_or(|to| m.joined_on.is_some_and(|j| j < to))
+            && self.q.as_deref().is_none_or(|q| {
+                m.email.is_some_and(|e| contains_lower(e, q))
+                    || contains_lower(
+                        &format!("{} {}", m.given_name.unwrap_or(""), m.surname.unwrap_or("")),
+                        q,
+                    )
+            })
+    }
 }
 
 /// One page of the members list view, and how many match in all.
@@ -105,54 +118,87 @@ pub struct MemberPage {
     pub total: u64,
 }
 
+impl MemberPage {
+    fn empty() -> Self {
+        MemberPage {
+            members: vec![],
+            total: 0,
+        }
+    }
+}
+
+/// Members of the current snapshot matching `keep`, in the order they were
+/// listed: the `limit` from the `offset`-th match on, and how many match.
+/// Without a filter only the pages holding the window are read.
+fn window(
+    db: &StateDb,
+    keep: Option<&dyn Fn(&MemberRef<'_>) -> bool>,
+    offset: u64,
+    limit: u64,
+) -> Result<MemberPage> {
+    use crate::state::snapshot;
+    let conn = &db.conn;
+    let mut members = Vec::new();
+    let Some(keep) = keep else {
+        let Some(total) = snapshot::total(conn)? else {
+            return Ok(MemberPage::empty());
+        };
+        if limit > 0 {
+            snapshot::scan(conn, offset, |m| {
+                members.push(m.to_member());
+                (members.len() as u64) < limit
+            })?;
+        }
+        return Ok(MemberPage { members, total });
+    };
+    let mut total = 0u64;
+    snapshot::scan(conn, 0, |m| {
+        if keep(m) {
+            if total >= offset && (members.len() as u64) < limit {
+                members.push(m.to_member());
+            }
+            total += 1;
+        }
+        true
+    })?;
+    Ok(MemberPage { members, total })
+}
+
 /// A page of the current snapshot's members matching `filter`, in the
 /// order they were listed.
 pub fn members(db: &StateDb, filter: &MemberFilter, offset: u64, limit: u64) -> Result<MemberPage> {
-    let conn = &db.conn;
-    let Some(table) = crate::state::snapshot::current_table(conn)? else {
-        return Ok(MemberPage {
-            members: vec![],
-            total: 0,
-        });
-    };
-    let (clause, args) = filter.sql();
-    let total: i64 = conn.query_row(
-        &format!("SELECT COUNT(*) FROM {table}{clause}"),
-        params_from_iter(args.iter()),
-        |r| r.get(0),
-    )?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {MEMBER_COLUMNS} FROM {table}{clause} ORDER BY rowid LIMIT {limit} OFFSET {offset}"
-    ))?;
-    let members = stmt
-        .query_map(params_from_iter(args.iter()), member_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(MemberPage {
-        members,
-        total: total as u64,
-    })
+    let f = filter.compile();
+    let keep = |m: &MemberRef<'_>| f.matches(m);
+    window(
+        db,
+        (!f.is_empty()).then_some(&keep as &dyn Fn(&MemberRef<'_>) -> bool),
+        offset,
+        limit,
+    )
 }
 
 /// Every member of the current snapshot matching `filter`, streamed to `f`
-/// (the CSV export: nothing is held in memory).
+/// (the CSV export: one member at a time is held in memory).
 pub fn each_member(
     db: &StateDb,
     filter: &MemberFilter,
     mut f: impl FnMut(&Member) -> Result<()>,
 ) -> Result<()> {
-    let conn = &db.conn;
-    let Some(table) = crate::state::snapshot::current_table(conn)? else {
-        return Ok(());
-    };
-    let (clause, args) = filter.sql();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {MEMBER_COLUMNS} FROM {table}{clause} ORDER BY rowid"
-    ))?;
-    let mut rows = stmt.query(params_from_iter(args.iter()))?;
-    while let Some(r) = rows.next()? {
-        f(&member_row(r)?)?;
-    }
-    Ok(())
+    let filter = filter.compile();
+    let mut failed = None;
+    crate::state::snapshot::scan(&db.conn, 0, |m| {
+        if !filter.matches(m) {
+            return true;
+        }
+        match f(&m.to_member()) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        }
+    })?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// Counts of one dimension, largest first.
@@ -317,51 +363,48 @@ pub fn seats(db: &StateDb, c: &Composition) -> Result<Seats> {
     })
 }
 
-/// Members matching a fixed query, at most `limit`, and how many in all.
-fn listed(db: &StateDb, clause: &str, args: &[String], limit: u64) -> Result<MemberPage> {
-    let conn = &db.conn;
-    let Some(table) = crate::state::snapshot::current_table(conn)? else {
-        return Ok(MemberPage {
-            members: vec![],
-            total: 0,
-        });
-    };
-    let total: i64 = conn.query_row(
-        &format!("SELECT COUNT(*) FROM {table} WHERE {clause}"),
-        params_from_iter(args.iter()),
-        |r| r.get(0),
-    )?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {MEMBER_COLUMNS} FROM {table} WHERE {clause} ORDER BY rowid LIMIT {limit}"
-    ))?;
-    let members = stmt
-        .query_map(params_from_iter(args.iter()), member_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(MemberPage {
-        members,
-        total: total as u64,
-    })
+/// The lists the report and the dashboard show beside the counts, each at
+/// most `limit` members and how many in all, read in one pass over the
+/// team.
+pub struct WatchLists {
+    /// Suspended for more than the given number of days.
+    pub suspended: MemberPage,
+    /// Invitations never accepted: members still `invited`.
+    pub invited: MemberPage,
+    /// Members holding an admin role.
+    pub admins: MemberPage,
 }
 
-/// Members suspended for more than `days` days (as of `now`, RFC 3339).
-pub fn suspended_longer_than(db: &StateDb, days: u32, now: &str, limit: u64) -> Result<MemberPage> {
+/// [`WatchLists`] as of `now` (RFC 3339), suspensions older than `days`.
+pub fn watch_lists(db: &StateDb, days: u32, now: &str, limit: u64) -> Result<WatchLists> {
     let cutoff = shift_days(now, -(i64::from(days)));
-    listed(
-        db,
-        "status = 'suspended' AND suspended_on IS NOT NULL AND suspended_on < ?",
-        &[cutoff],
-        limit,
-    )
-}
-
-/// Invitations never accepted: members still `invited`.
-pub fn invited(db: &StateDb, limit: u64) -> Result<MemberPage> {
-    listed(db, "status = 'invited'", &[], limit)
-}
-
-/// Members holding an admin role.
-pub fn admins(db: &StateDb, limit: u64) -> Result<MemberPage> {
-    listed(db, "roles <> '[]'", &[], limit)
+    let keeps: [&dyn Fn(&MemberRef<'_>) -> bool; 3] = [
+        &|m| m.status == Some("suspended") && m.suspended_on.is_some_and(|s| s < cutoff.as_str()),
+        &|m| m.status == Some("invited"),
+        &|m| !m.roles.is_empty(),
+    ];
+    let mut pages = [
+        MemberPage::empty(),
+        MemberPage::empty(),
+        MemberPage::empty(),
+    ];
+    crate::state::snapshot::scan(&db.conn, 0, |m| {
+        for (keep, page) in keeps.iter().zip(pages.iter_mut()) {
+            if keep(m) {
+                if (page.members.len() as u64) < limit {
+                    page.members.push(m.to_member());
+                }
+                page.total += 1;
+            }
+        }
+        true
+    })?;
+    let [suspended, invited, admins] = pages;
+    Ok(WatchLists {
+        suspended,
+        invited,
+        admins,
+    })
 }
 
 /// A run with its duration, for the history views.
@@ -584,6 +627,56 @@ pub fn shift_days(t: &str, days: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn filter(f: impl FnOnce(&mut MemberFilter)) -> Compiled {
+        let mut filter = MemberFilter::default();
+        f(&mut filter);
+        filter.compile()
+    }
+
+    #[test]
+    fn member_filters_match_as_the_list_views_promise() {
+        let ada = MemberRef {
+            id: "dbmid:1",
+            email: Some("Ada.Lovelace@Example.com"),
+            given_name: Some("Ada"),
+            surname: Some("Ångström"),
+            status: Some("active"),
+            membership_type: Some("full"),
+            roles: vec!["Team admin"],
+            joined_on: Some("2026-03-31T23:59:59Z"),
+            ..Default::default()
+        };
+        let plain = MemberRef {
+            id: "dbmid:2",
+            status: Some("invited"),
+            ..Default::default()
+        };
+        let yes = |c: &Compiled| c.matches(&ada);
+        assert!(filter(|_| {}).is_empty());
+        assert!(yes(&filter(|f| f.status = Some(" active ".into()))));
+        assert!(!yes(&filter(|f| f.status = Some("Active".into()))));
+        assert!(yes(&filter(|f| f.role = Some("Team admin".into()))));
+        assert!(!yes(&filter(|f| f.role = Some("member".into()))));
+        assert!(filter(|f| f.role = Some("member".into())).matches(&plain));
+        // The day bounds are inclusive of the whole day.
+        assert!(yes(&filter(|f| f.joined_to = Some("2026-03-31".into()))));
+        assert!(!yes(&filter(|f| f.joined_to = Some("2026-03-30".into()))));
+        assert!(yes(&filter(|f| f.joined_from = Some("2026-03-31".into()))));
+        assert!(!yes(&filter(|f| f.joined_from = Some("2026-04-01".into()))));
+        // No join date never matches a date bound.
+        assert!(!filter(|f| f.joined_from = Some("1970-01-01".into())).matches(&plain));
+        // The search ignores case, in the email and the whole name.
+        assert!(yes(&filter(|f| f.q = Some("LOVELACE@".into()))));
+        assert!(yes(&filter(|f| f.q = Some("ada ångs".into()))));
+        assert!(yes(&filter(|f| f.q = Some("ÅNGSTRÖM".into()))));
+        assert!(!yes(&filter(|f| f.q = Some("grace".into()))));
+        // Every filter given must match.
+        assert!(!yes(&filter(|f| {
+            f.status = Some("active".into());
+            f.membership_type = Some("limited".into());
+        })));
+    }
 
     #[test]
     fn dates_round_trip() {
