@@ -582,6 +582,36 @@ mod tests {
         );
     }
 
+    /// Migration 7 replaces the row-per-member snapshot: the old rows go
+    /// (the next sync keeps the team again), the run history stays.
+    #[test]
+    fn a_schema_6_snapshot_is_dropped_and_its_history_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..6] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", 6).unwrap();
+            c.execute_batch(
+                "INSERT INTO team_members_0 (id, email) VALUES ('dbmid:1', 'a@example.com');
+                 INSERT INTO snapshot_slots VALUES ('dropbox', 0, 'p1', 0, 'p1');
+                 INSERT INTO snapshot_counts VALUES ('p1', 'total', '', 1);
+                 INSERT INTO snapshots VALUES ('p1', 'dropbox', 1, '2026-11-28T00:00:00Z', 1, 0);",
+            )
+            .unwrap();
+        }
+        let db = StateDb::open(&path).unwrap();
+        assert_eq!(snapshot::total(&db.conn).unwrap(), None);
+        assert!(crate::views::composition(&db).unwrap().is_none());
+        let history: i64 = db
+            .conn
+            .query_row("SELECT count(*) FROM snapshots", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(history, 1);
+    }
+
     #[test]
     fn runs_are_recorded() {
         let dir = tempfile::tempdir().unwrap();
