@@ -188,7 +188,7 @@ impl Default for SyncConfig {
 pub struct StateConfig {
     #[serde(default = "StateConfig::default_path")]
     pub path: PathBuf,
-    /// Keep the team snapshot (one row per member, for the report, the
+    /// Keep the team snapshot (the members as last listed, for the report, the
     /// console's dashboards and list views). Off, a real sync writes none
     /// and empties the one kept so far (the views then show no team rather
     /// than an old one); run history and trends stay.

@@ -118,8 +118,9 @@ pub struct Member {
 }
 
 /// One member as stored, borrowed from a page's bytes: what the views
-/// filter on without allocating. The field order is the storage format
-/// (postcard writes fields in order, without names): append, never reorder.
+/// filter on without allocating. The fields, in this order, are the storage
+/// format (postcard writes them without names or count): any change to them
+/// needs a migration that empties `team_pages_*`, as migration 7 did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemberRef<'a> {
     pub id: &'a str,
