@@ -127,54 +127,50 @@ impl MemberPage {
     }
 }
 
-/// Members of the current snapshot matching `keep`, in the order they were
-/// listed: the `limit` from the `offset`-th match on, and how many match.
-/// Without a filter only the pages holding the window are read.
-fn window(
-    db: &StateDb,
-    keep: Option<&dyn Fn(&MemberRef<'_>) -> bool>,
-    offset: u64,
-    limit: u64,
-) -> Result<MemberPage> {
-    use crate::state::snapshot;
-    let conn = &db.conn;
-    let mut members = Vec::new();
-    let Some(keep) = keep else {
-        let Some(total) = snapshot::total(conn)? else {
-            return Ok(MemberPage::empty());
-        };
-        if limit > 0 {
-            snapshot::scan(conn, offset, |m| {
-                members.push(m.to_member());
-                (members.len() as u64) < limit
-            })?;
-        }
-        return Ok(MemberPage { members, total });
-    };
-    let mut total = 0u64;
-    snapshot::scan(conn, 0, |m| {
-        if keep(m) {
-            if total >= offset && (members.len() as u64) < limit {
-                members.push(m.to_member());
+/// A test a list view applies to each member.
+type Keep<'k> = &'k dyn Fn(&MemberRef<'_>) -> bool;
+
+/// For each test in `keeps`, in one pass over the current snapshot: the
+/// members it keeps from its `offset`-th on, at most `limit`, in listing
+/// order, and how many it keeps in all.
+fn matching(db: &StateDb, keeps: &[Keep<'_>], offset: u64, limit: u64) -> Result<Vec<MemberPage>> {
+    let mut pages: Vec<MemberPage> = keeps.iter().map(|_| MemberPage::empty()).collect();
+    crate::state::snapshot::scan(&db.conn, 0, |m| {
+        for (keep, page) in keeps.iter().zip(pages.iter_mut()) {
+            if keep(m) {
+                if page.total >= offset && (page.members.len() as u64) < limit {
+                    page.members.push(m.to_member());
+                }
+                page.total += 1;
             }
-            total += 1;
         }
         true
     })?;
-    Ok(MemberPage { members, total })
+    Ok(pages)
 }
 
 /// A page of the current snapshot's members matching `filter`, in the
-/// order they were listed.
+/// order they were listed. Without a filter only the pages holding the
+/// window are read.
 pub fn members(db: &StateDb, filter: &MemberFilter, offset: u64, limit: u64) -> Result<MemberPage> {
+    use crate::state::snapshot;
     let f = filter.compile();
-    let keep = |m: &MemberRef<'_>| f.matches(m);
-    window(
-        db,
-        (!f.is_empty()).then_some(&keep as &dyn Fn(&MemberRef<'_>) -> bool),
-        offset,
-        limit,
-    )
+    if !f.is_empty() {
+        let keep = |m: &MemberRef<'_>| f.matches(m);
+        let mut pages = matching(db, &[&keep], offset, limit)?;
+        return Ok(pages.pop().unwrap_or_else(MemberPage::empty));
+    }
+    let Some(total) = snapshot::total(&db.conn)? else {
+        return Ok(MemberPage::empty());
+    };
+    let mut members = Vec::new();
+    if limit > 0 {
+        snapshot::scan(&db.conn, offset, |m| {
+            members.push(m.to_member());
+            (members.len() as u64) < limit
+        })?;
+    }
+    Ok(MemberPage { members, total })
 }
 
 /// Every member of the current snapshot matching `filter`, streamed to `f`
@@ -378,28 +374,14 @@ pub struct WatchLists {
 /// [`WatchLists`] as of `now` (RFC 3339), suspensions older than `days`.
 pub fn watch_lists(db: &StateDb, days: u32, now: &str, limit: u64) -> Result<WatchLists> {
     let cutoff = shift_days(now, -(i64::from(days)));
-    let keeps: [&dyn Fn(&MemberRef<'_>) -> bool; 3] = [
+    let keeps: [Keep<'_>; 3] = [
         &|m| m.status == Some("suspended") && m.suspended_on.is_some_and(|s| s < cutoff.as_str()),
         &|m| m.status == Some("invited"),
         &|m| !m.roles.is_empty(),
     ];
-    let mut pages = [
-        MemberPage::empty(),
-        MemberPage::empty(),
-        MemberPage::empty(),
-    ];
-    crate::state::snapshot::scan(&db.conn, 0, |m| {
-        for (keep, page) in keeps.iter().zip(pages.iter_mut()) {
-            if keep(m) {
-                if (page.members.len() as u64) < limit {
-                    page.members.push(m.to_member());
-                }
-                page.total += 1;
-            }
-        }
-        true
-    })?;
-    let [suspended, invited, admins] = pages;
+    let mut pages = matching(db, &keeps, 0, limit)?.into_iter();
+    let mut next = || pages.next().unwrap_or_else(MemberPage::empty);
+    let (suspended, invited, admins) = (next(), next(), next());
     Ok(WatchLists {
         suspended,
         invited,
