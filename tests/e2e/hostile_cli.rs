@@ -213,3 +213,86 @@ fn the_component_cannot_name_the_saas_app_in_oomnitza() {
     }
     assert!(!run.stdout.contains("Attacker"), "{}", run.stdout);
 }
+
+/// The team snapshot keeps whatever the component maps, and counts it: an
+/// attacker naming a new status, join month and 20 role names for each of
+/// 3,000 members (60,000 distinct roles, each with escapes; half of its
+/// packed texts with one separator too many) must not grow the counts, the
+/// report or its charts with the team, nor shift a value into another
+/// column, nor put a raw escape in the report.
+#[test]
+fn a_flood_of_distinct_values_is_counted_but_not_kept_one_by_one() {
+    let w = world_with("snapshot-flood");
+    w.run(&["sync"]).assert_ok();
+    let db = w.dir.path().join("oomnitza-connect.db");
+    let conn = rusqlite::Connection::open(&db).expect("state database");
+    let per_dimension: Vec<(String, i64, i64)> = conn
+        .prepare(
+            "SELECT dimension, count(*), sum(n) FROM snapshot_counts
+             WHERE portion = (SELECT current_portion FROM snapshot_slots) GROUP BY dimension",
+        )
+        .expect("query")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("counts");
+    let of = |d: &str| {
+        per_dimension
+            .iter()
+            .find(|(dim, _, _)| dim == d)
+            .map(|(_, values, sum)| (*values, *sum))
+            .unwrap_or_else(|| panic!("no {d} counts: {per_dimension:?}"))
+    };
+    assert_eq!(of("total"), (1, 3000));
+    // Every role of every member counted, in at most 1,000 values and
+    // `(other)`.
+    let (roles, counted) = of("role");
+    assert!(roles <= 1001, "{roles} roles");
+    assert_eq!(counted, 60_000);
+    let other: i64 = conn
+        .query_row(
+            "SELECT n FROM snapshot_counts WHERE portion = (SELECT current_portion FROM snapshot_slots)
+             AND dimension = 'role' AND value = '(other)'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the roles past the cap");
+    assert!(other >= 59_000, "{other} roles counted as other");
+    let (statuses, members) = of("status");
+    assert!(statuses <= 1001, "{statuses} statuses");
+    assert_eq!(members, 3000);
+    let (months, _) = of("joined_month");
+    assert!(months <= 1001, "{months} months");
+    // A packed text that does not split as asked leaves its fields
+    // unknown: no even member's status is counted as anything but none.
+    let none: i64 = conn
+        .query_row(
+            "SELECT n FROM snapshot_counts WHERE portion = (SELECT current_portion FROM snapshot_slots)
+             AND dimension = 'status' AND value = ''",
+            [],
+            |r| r.get(0),
+        )
+        .expect("members without a status");
+    assert_eq!(none, 1500);
+
+    let out = w.dir.path().join("report.html");
+    w.run(&["report", "--out", out.to_str().expect("utf-8 path")])
+        .assert_ok();
+    let html = std::fs::read(&out).expect("report written");
+    assert!(
+        html.len() < 2 << 20,
+        "the report grew with the flood: {} bytes",
+        html.len()
+    );
+    let raw = html
+        .iter()
+        .position(|b| *b == 0x1b || *b == 0x07)
+        .or_else(|| html.windows(2).position(|w| w == [0xc2, 0x9b]));
+    if let Some(at) = raw {
+        let around = &html[at.saturating_sub(300)..(at + 100).min(html.len())];
+        panic!(
+            "a raw escape reached the report at byte {at}:\n{}",
+            String::from_utf8_lossy(around).escape_debug()
+        );
+    }
+}

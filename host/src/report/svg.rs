@@ -13,8 +13,16 @@ const PALETTE: [&str; 8] = [
     "#1f6feb", "#2da44e", "#d4a72c", "#cf222e", "#8250df", "#0a7ea4", "#bc4c00", "#6e7781",
 ];
 
+/// The data with every label's control characters shown as visible
+/// escapes: labels are values from the vendor or the component, and each
+/// appears several times in a chart (text, title, table, attribute).
+fn cleaned(data: &[(String, u64)]) -> Vec<(String, u64)> {
+    data.iter()
+        .map(|(label, value)| (crate::term::clean_line(label).into_owned(), *value))
+        .collect()
+}
+
 fn short(label: &str, max: usize) -> String {
-    let label = &*crate::term::clean_line(label);
     if label.chars().count() <= max {
         label.to_owned()
     } else {
@@ -26,6 +34,7 @@ fn short(label: &str, max: usize) -> String {
 
 /// Horizontal bars: one per `(label, value)`.
 pub fn bars(name: &str, title: &str, data: &[(String, u64)]) -> Markup {
+    let data = &cleaned(data);
     let max = data.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
     let row = 26u32;
     let (label_w, bar_w) = (170u32, 330u32);
@@ -54,7 +63,7 @@ pub fn bars(name: &str, title: &str, data: &[(String, u64)]) -> Markup {
                 tbody {
                     @for (label, value) in data {
                         tr {
-                            td { (crate::term::clean_line(label)) }
+                            td { (label) }
                             td.num data-count=(label) { (value) }
                             td.num { (percent(*value, total)) }
                         }
@@ -82,6 +91,7 @@ pub fn columns(
     data: &[(String, u64)],
     line: Option<(&str, &[f64])>,
 ) -> Markup {
+    let data = &cleaned(data);
     let (w, h, left, bottom) = (640.0f64, 220.0f64, 48.0f64, 36.0f64);
     let plot_h = h - bottom - 12.0;
     let max = data.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1) as f64;
@@ -149,6 +159,32 @@ pub fn columns(
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A label from the vendor or the component reaches no part of a chart
+    /// (text, title, table, attribute) with its control characters raw.
+    #[test]
+    fn labels_are_cleaned_everywhere_in_both_charts() {
+        let data = vec![
+            ("st\u{1b}[31matus\u{7}".to_owned(), 3),
+            ("2026-0\u{9b}1".to_owned(), 1),
+        ];
+        let line = [1.0, 2.0];
+        for chart in [
+            bars("b", "B", &data).into_string(),
+            columns("c", "C", "runs", &data, Some(("l", &line))).into_string(),
+        ] {
+            assert!(
+                !chart.contains(['\u{1b}', '\u{7}', '\u{9b}']),
+                "a raw control character: {chart}"
+            );
+            assert!(chart.contains("data-count=\"st"), "{chart}");
         }
     }
 }

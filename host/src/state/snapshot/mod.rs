@@ -217,12 +217,7 @@ impl SnapshotPage {
         }
         self.members += 1;
         // The total is `members`; the rest are counted by value.
-        let mut add = |dim: usize, value: &str| match self.counts[dim].get_mut(value) {
-            Some(n) => *n += 1,
-            None => {
-                self.counts[dim].insert(value.to_owned(), 1);
-            }
-        };
+        let mut add = |dim: usize, value: &str| count(&mut self.counts[dim], value, 1);
         add(1, m.status.unwrap_or(""));
         add(2, m.membership_type.unwrap_or(""));
         if m.roles.is_empty() {
@@ -270,6 +265,28 @@ impl SnapshotPage {
             true
         })?;
         Ok(out)
+    }
+}
+
+/// At most this many distinct values are counted per dimension (in a page,
+/// and in a portion); the rest are counted under [`OTHER`]. A team has a
+/// handful of statuses and roles and a few hundred join months; a hostile
+/// component could otherwise name a new role per member and grow the
+/// counts, the state database and every chart with the team.
+pub const MAX_VALUES: usize = 1000;
+
+/// Where values past [`MAX_VALUES`] are counted.
+pub const OTHER: &str = "(other)";
+
+/// Adds `n` to `value`'s count, or to [`OTHER`]'s when `counts` already
+/// holds [`MAX_VALUES`] others.
+fn count<S: std::hash::BuildHasher>(counts: &mut HashMap<String, u64, S>, value: &str, n: u64) {
+    if let Some(c) = counts.get_mut(value) {
+        *c += n;
+    } else if counts.len() < MAX_VALUES {
+        counts.insert(value.to_owned(), n);
+    } else {
+        *counts.entry(OTHER.to_owned()).or_default() += n;
     }
 }
 
@@ -399,7 +416,7 @@ fn complete(
     table: &str,
     run_id: Option<i64>,
 ) -> Result<()> {
-    let mut totals: HashMap<(u8, String), u64> = HashMap::new();
+    let mut totals: [HashMap<String, u64>; DIMENSIONS.len()] = Default::default();
     let (mut members, mut failed) = (0i64, 0i64);
     {
         let mut stmt =
@@ -412,7 +429,10 @@ fn complete(
             let counts: Vec<(u8, &str, u64)> = postcard::from_bytes(r.get_ref(3)?.as_blob()?)
                 .with_context(|| format!("the team snapshot's page {seq} has damaged counts"))?;
             for (d, v, n) in counts {
-                *totals.entry((d, v.to_owned())).or_default() += n;
+                let Some(dim) = totals.get_mut(usize::from(d)) else {
+                    anyhow::bail!("the team snapshot's page {seq} counts an unknown dimension {d}");
+                };
+                count(dim, v, n);
             }
         }
     }
@@ -420,11 +440,10 @@ fn complete(
     let mut add = conn.prepare_cached(
         "INSERT INTO snapshot_counts (portion, dimension, value, n) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for ((d, v), n) in &totals {
-        let Some(dimension) = DIMENSIONS.get(usize::from(*d)) else {
-            anyhow::bail!("the team snapshot's counts name an unknown dimension {d}");
-        };
-        add.execute(params![portion, dimension, v, *n as i64])?;
+    for (dimension, values) in DIMENSIONS.iter().zip(&totals) {
+        for (v, n) in values {
+            add.execute(params![portion, dimension, v, *n as i64])?;
+        }
     }
     conn.execute(
         "UPDATE snapshot_slots SET current_slot = writing_slot, current_portion = writing_portion
@@ -719,6 +738,44 @@ mod tests {
             .unwrap();
         assert_eq!(members, 0);
         assert_eq!(first.len(), 15);
+    }
+
+    /// A value per member (a hostile component's) cannot grow the counts
+    /// past [`MAX_VALUES`] a dimension: the rest are counted, as `(other)`.
+    #[test]
+    fn distinct_values_past_the_cap_are_counted_as_other() {
+        let conn = db();
+        let per_page = 700;
+        for p in 0..3 {
+            let members: Vec<Member> = (0..per_page)
+                .map(|i| Member {
+                    id: format!("m{p}-{i}"),
+                    status: Some("active".into()),
+                    roles: vec![format!("role {p}-{i}"), "Team admin".into()],
+                    ..Default::default()
+                })
+                .collect();
+            let mut page = SnapshotPage::new(Some(1), per_page);
+            for m in &members {
+                page.push(&as_ref(m));
+            }
+            write_page(&conn, "dropbox", "p1", &page, p == 2).unwrap();
+        }
+        let (values, sum): (i64, i64) = conn
+            .query_row(
+                "SELECT count(*), sum(n) FROM snapshot_counts WHERE portion = 'p1' AND dimension = 'role'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(values, MAX_VALUES as i64 + 1);
+        assert_eq!(sum, 2 * 3 * per_page as i64, "every role is counted");
+        assert_eq!(
+            count(&conn, "p1", "role", "Team admin"),
+            3 * per_page as i64
+        );
+        assert_eq!(count(&conn, "p1", "status", "active"), 3 * per_page as i64);
+        assert!(count(&conn, "p1", "role", OTHER) >= (3 * per_page - MAX_VALUES) as i64);
     }
 
     #[test]

@@ -443,6 +443,17 @@ pub const COLLECTOR_ORIGIN: &str = "https://collector.example.com";
 /// SaaS users, so a SaaS sync runs it with its escaped display name at hand.
 pub fn hostile_manifest(mut m: wit::Manifest) -> wit::Manifest {
     m.display_name = format!("Attacker{ESCAPES}");
+    // Fields the host's team snapshot keeps and counts, for
+    // `snapshot-flood` (records of other attacks carry them as null).
+    for (name, ty) in SNAPSHOT_FIELDS {
+        m.fields.push(wit::FieldInfo {
+            name: name.to_owned(),
+            label: name.to_owned(),
+            description: "What the snapshot flood fills.".to_owned(),
+            ty,
+            unique: false,
+        });
+    }
     m.record_kinds.push(wit::RecordKind::SaasUsers);
     for f in &mut m.fields {
         f.description = format!("{}{ESCAPES}", f.description);
@@ -502,6 +513,91 @@ pub fn spoofed_failure(_spec: &wit::MappingSpec) -> wit::MappedPage {
         })],
         cursor: None,
         has_more: false,
+    }
+}
+
+/// The catalog fields past the shared `email` and `note`.
+const SNAPSHOT_FIELDS: [(&str, wit::ValueType); 3] = [
+    ("status", wit::ValueType::Text),
+    ("role_names", wit::ValueType::TextList),
+    ("joined_on", wit::ValueType::Timestamp),
+];
+
+/// The shared records (`[email, note]`) with the attacker's other fields
+/// as null; records of another length (a malformed-records attack) stay as
+/// they are.
+pub fn with_all_fields(mut page: wit::Page) -> wit::Page {
+    for r in &mut page.records {
+        if r.values.len() == 2 {
+            r.values.resize(2 + SNAPSHOT_FIELDS.len(), wit::Value::Null);
+        }
+    }
+    page
+}
+
+/// Members in all, in pages of the size the host asks for.
+const FLOOD_MEMBERS: u32 = 3000;
+/// Role names per member, each never seen before.
+const FLOOD_ROLES: u32 = 20;
+
+/// `fetch-mapped` answering for the host's team snapshot rules (the
+/// attacker sees the spec, so it knows them) with a new status, role names
+/// and join month for every member: 60,000 distinct role names, 3,000
+/// statuses and months, each carrying terminal escapes. The operator's
+/// rules get the member's email (or their constant).
+pub fn snapshot_flood(request: &wit::FetchRequest, spec: &wit::MappingSpec) -> wit::MappedPage {
+    let n: u32 = request
+        .cursor
+        .as_deref()
+        .and_then(|c| c.strip_prefix("flood-"))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let size = request.page_size.max(1);
+    let end = ((n + 1) * size).min(FLOOD_MEMBERS);
+    let outcomes = (n * size..end)
+        .map(|i| {
+            let email = format!("flood{i}@example.com");
+            let values = spec
+                .rules
+                .iter()
+                .map(|r| match (r.target.as_str(), &r.source) {
+                    ("snapshot:role_names", _) => wit::Value::TextList(
+                        (0..FLOOD_ROLES)
+                            .map(|k| format!("role {i}-{k}{ESCAPES}"))
+                            .collect(),
+                    ),
+                    // The packed fields, read off the host's template:
+                    // as asked for odd members, one part too many for even.
+                    (_, wit::RuleSource::Template(t)) => {
+                        let mut parts: Vec<String> = t
+                            .split('\u{1f}')
+                            .map(|p| match p.trim_matches(['{', '}']) {
+                                "email" => email.clone(),
+                                "status" => format!("status {i}{ESCAPES}"),
+                                "joined_on" => format!("{i:04}-{i}-01"),
+                                other => other.to_owned(),
+                            })
+                            .collect();
+                        if i % 2 == 0 {
+                            parts.push("extra".to_owned());
+                        }
+                        text(parts.join("\u{1f}"))
+                    }
+                    (_, wit::RuleSource::Constant(v)) => v.clone(),
+                    _ => text(email.clone()),
+                })
+                .collect();
+            wit::MapOutcome::Mapped(wit::MappedRecord {
+                source_id: format!("flood-{i}"),
+                values,
+            })
+        })
+        .collect();
+    let more = end < FLOOD_MEMBERS;
+    wit::MappedPage {
+        outcomes,
+        cursor: more.then(|| format!("flood-{}", n + 1)),
+        has_more: more,
     }
 }
 

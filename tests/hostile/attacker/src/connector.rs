@@ -22,7 +22,7 @@ impl Connector for Attacker {
     fn fetch(&mut self, request: FetchRequest) -> Result<Page, ConnectorError> {
         let attack = shared::text_option(&request, "attack").unwrap_or_else(|| "none".to_owned());
         let target = shared::text_option(&request, "target");
-        attacks::run(&attack, target.as_deref())
+        attacks::run(&attack, target.as_deref()).map(attacks::with_all_fields)
     }
 
     fn fetch_mapped(
@@ -30,8 +30,10 @@ impl Connector for Attacker {
         request: FetchRequest,
         spec: &MappingSpec,
     ) -> Result<MappedPage, ConnectorError> {
-        if shared::text_option(&request, "attack").as_deref() == Some("spoof-failure") {
-            return Ok(attacks::spoofed_failure(spec));
+        match shared::text_option(&request, "attack").as_deref() {
+            Some("spoof-failure") => return Ok(attacks::spoofed_failure(spec)),
+            Some("snapshot-flood") => return Ok(attacks::snapshot_flood(&request, spec)),
+            _ => {}
         }
         shared::fetch_mapped(self.fetch(request), spec)
     }
