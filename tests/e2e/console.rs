@@ -5,9 +5,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-use connector_fakes::Team;
-use connector_fakes::{MemberStatus, Role};
+use connector_fakes::{DropboxFault, MemberStatus, Role, Team};
 
 use crate::support::World;
 
@@ -530,4 +530,79 @@ fn a_sync_without_the_team_snapshot_keeps_no_members() {
     let v: serde_json::Value = serde_json::from_str(&runs.stdout).expect("runs JSON");
     assert_eq!(v.as_array().map(Vec::len), Some(2), "both runs kept");
     assert!(world.oomnitza.user_count() > 0, "the syncs themselves ran");
+}
+
+/// The member ids of the current snapshot, from `report --csv`.
+fn csv_member_ids(world: &World, name: &str) -> Vec<String> {
+    let dir = world.dir.path().join(name);
+    world
+        .run(&["report", "--csv", dir.to_str().expect("utf-8")])
+        .assert_ok();
+    let mut reader = csv::Reader::from_path(dir.join("members.csv")).expect("members.csv");
+    let id = reader
+        .headers()
+        .expect("a header")
+        .iter()
+        .position(|h| h == "id")
+        .expect("an id column");
+    reader
+        .records()
+        .map(|r| r.expect("a CSV row")[id].to_owned())
+        .collect()
+}
+
+/// The views show the last complete listing, whatever happens to the next:
+/// a listing that fails after its first page leaves the team as the last
+/// complete sync saw it (not half of a new one); the run that resumes it
+/// keeps every member exactly once; and a team emptied at the vendor shows
+/// as empty, with the earlier runs still in the history.
+#[test]
+fn the_views_follow_complete_listings_only_through_failure_resume_and_an_empty_team() {
+    let team = Team::generate(2500, 11);
+    let world = World::with_team(team.clone());
+    world.run(&["sync"]).assert_ok();
+    let all: Vec<String> = team.members().map(|m| m.team_member_id.clone()).collect();
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(csv_member_ids(&world, "first")), sorted(all.clone()));
+
+    // The first page answers, every later one fails: the listing stops
+    // after its first page was committed to the new snapshot.
+    world.dropbox.inject(DropboxFault::Slow(Duration::ZERO), 1);
+    world.dropbox.inject(DropboxFault::ServerError(500), 50);
+    world
+        .run(&["sync", "--full"])
+        .assert_fails_with("vendor unavailable");
+    let runs = world.run(&["runs", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&runs.stdout).expect("runs JSON");
+    let failed = v
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["status"] == "failed"))
+        .unwrap_or_else(|| panic!("a failed run: {v}"));
+    assert!(
+        failed["fetched"].as_u64() >= Some(1000),
+        "the failed run committed its first page: {failed}"
+    );
+    assert_eq!(
+        sorted(csv_member_ids(&world, "partial")),
+        sorted(all.clone()),
+        "a partial listing replaced the last complete team"
+    );
+
+    // The next run resumes the portion from its checkpoint.
+    world.dropbox.clear_faults();
+    world.run(&["sync"]).assert_ok();
+    let resumed = csv_member_ids(&world, "resumed");
+    assert_eq!(resumed.len(), all.len(), "each member once");
+    assert_eq!(sorted(resumed), sorted(all));
+
+    world.dropbox.update_team(|t| *t = Team::generate(0, 11));
+    world.run(&["sync"]).assert_ok();
+    assert!(csv_member_ids(&world, "empty").is_empty());
+    let runs = world.run(&["runs", "--json"]);
+    runs.assert_ok();
+    let v: serde_json::Value = serde_json::from_str(&runs.stdout).expect("runs JSON");
+    assert_eq!(v.as_array().map(Vec::len), Some(4), "every run kept");
 }
